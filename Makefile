@@ -1,0 +1,32 @@
+# The README's two commands: `make demo` (the main job) and `make test`. Both bootstrap .venv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch/torchvision pins served from this machine's disk (x86_64, Python 3.11); override on other hosts.
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+PYTEST_ARGS ?=
+
+.PHONY: venv test demo bench lint ui
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(VENV)/bin/ganarena sweep configs/demo.yaml
+
+bench: venv
+	$(PY) -m bench.run_all
+
+lint: venv
+	$(VENV)/bin/ruff check gan_core pipeline tests bench scripts
+
+ui: venv
+	$(VENV)/bin/ganarena ui

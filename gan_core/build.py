@@ -1,0 +1,34 @@
+"""Wire a config to runnable pieces: models for a data spec, and the trainer around them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from gan_core.config import GanConfig
+from gan_core.models import DataSpec, build_discriminator, build_generator
+from gan_core.noise import DEFAULT_NOISE, TorchNoise
+from gan_core.step import GANTrainer
+
+
+def spec_of(dataset) -> DataSpec:
+    """The DataSpec (shape, classes, kind) of a gan_core dataset; classes only when conditional."""
+    return DataSpec(tuple(dataset.shape), int(dataset.num_classes), dataset.kind)
+
+
+def conditional_spec(spec: DataSpec, conditional: bool) -> DataSpec:
+    """Drop the classes from ``spec`` unless the config asks for a conditional GAN."""
+    return spec if conditional else DataSpec(spec.shape, 0, spec.kind)
+
+
+def build_trainer(cfg: GanConfig, spec: DataSpec, device: torch.device | str = "cpu",
+                  wrap: Callable[[nn.Module], nn.Module] | None = None,
+                  noise: TorchNoise = DEFAULT_NOISE, seed: int | None = None) -> GANTrainer:
+    """Seed torch, build G and D for ``spec`` and return the trainer (models built on CPU, then moved)."""
+    torch.manual_seed(cfg.seed if seed is None else seed)
+    spec = conditional_spec(spec, cfg.data.conditional)
+    G = build_generator(cfg.generator, spec)
+    D = build_discriminator(cfg.discriminator, spec)
+    return GANTrainer(G, D, cfg, device=device, wrap=wrap, noise=noise)

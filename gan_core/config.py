@@ -1,0 +1,330 @@
+"""One typed, strict configuration for a GAN run, loadable from YAML.
+
+A config file states only what differs from the defaults; unknown keys, wrong types and values
+outside the allowed set are errors that name the field (``GanConfigError``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gan_core.errors import GanConfigError
+
+LossName = Literal["minimax", "ns", "wgan", "lsgan", "hinge"]
+PenaltyName = Literal["none", "wgan-gp", "dragan", "r1", "r2"]
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, where it lives and how it is shaped (see ``gan_core.data``)."""
+
+    name: str = "ring8"  # registry name, see gan_core.data.DATASETS
+    setting: Literal["pacgan", "wgangp"] = "wgangp"  # toy mixtures: which published geometry
+    n_samples: int = 50_000  # toy mixtures: size of the sampled training set
+    root: str | None = None  # torchvision / imagefolder / parquet / text: a local path
+    image_size: int | None = None  # resize images to this size (default: the dataset's own)
+    channels: int | None = None  # force 1 (grayscale) or 3 (RGB) channels
+    conditional: bool = False  # feed class labels y to G and D
+    split: Literal["train", "test"] = "train"
+    # text (see gan_core.data.text)
+    level: Literal["word", "char"] = "word"
+    vocab_size: int = 5000
+    seq_len: int = 20
+
+
+@dataclass
+class GeneratorConfig:
+    """Generator architecture; ``prior`` = 'mixture' learns P(z) (DeLiGAN) in front of any net."""
+
+    arch: str = "mlp"  # mlp | dcgan | resnet | lstm-gumbel | conv1d-softmax
+    z_dim: int = 64
+    width: int = 128  # hidden units (mlp, lstm) or base channels (conv)
+    depth: int = 3  # hidden layers (mlp)
+    prior: Literal["gaussian", "mixture"] = "gaussian"
+    prior_components: int = 10  # mixture prior: number K of learnable Gaussians
+    embed_dim: int = 32  # label embedding (mlp) / token embedding (text)
+
+
+@dataclass
+class DiscriminatorConfig:
+    """Discriminator architecture; ``conditioning`` is used only when data.conditional is true."""
+
+    arch: str = "mlp"  # mlp | dcgan | resnet | patchgan | text-cnn | conv1d
+    width: int = 128
+    depth: int = 3  # hidden layers (mlp) or downsampling layers (patchgan)
+    spectral_norm: bool = False
+    norm: Literal["none", "batch", "layer"] = "none"
+    conditioning: Literal["projection", "concat"] = "projection"
+    embed_dim: int = 32
+
+
+@dataclass
+class LossConfig:
+    """Adversarial loss by name; smoothing applies to logistic losses, clip gives the original WGAN."""
+
+    name: LossName = "ns"
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - s (minimax, ns)
+    weight_clip: float | None = None  # clamp D weights to [-c, c] after each D step (wgan)
+
+
+@dataclass
+class PenaltyConfig:
+    """Gradient penalty by name with its weight; weight 0 turns it off."""
+
+    name: PenaltyName = "none"
+    weight: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    """Adam for both players; separate learning rates (TTUR) and betas."""
+
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas_g: tuple[float, float] = (0.5, 0.999)
+    betas_d: tuple[float, float] = (0.5, 0.999)
+
+
+@dataclass
+class TrainConfig:
+    """Training step and loop settings. ``steps`` counts generator updates."""
+
+    steps: int = 2000
+    batch_size: int = 256  # global batch, split across data-parallel workers
+    n_critic: int = 1  # discriminator updates per generator update
+    ema_decay: float = 0.999  # 0 turns the generator EMA off
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    grad_clip: float | None = None  # clip each player's gradient norm
+    log_every: int = 50
+    eval_every: int = 500
+    ckpt_every: int = 500
+    eval_samples: int = 2500  # generated samples per evaluation
+    mle_pretrain_steps: int = 0  # text generators: teacher-forced pretraining before the game
+    gumbel_beta_max: float = 100.0  # text generators: final inverse temperature
+
+
+@dataclass
+class GanConfig:
+    """Everything gan_core needs to build and train one GAN."""
+
+    name: str = "gan"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self, path: str = "") -> None:
+        """Cross-field checks that a single field's type cannot express."""
+        p = f"{path}." if path else ""
+        t = self.train
+        for name in ("steps", "batch_size", "n_critic", "log_every", "eval_every", "ckpt_every",
+                     "eval_samples"):
+            if getattr(t, name) < 1:
+                raise GanConfigError(f"{p}train.{name}", f"must be >= 1, got {getattr(t, name)}")
+        if t.mle_pretrain_steps < 0:
+            raise GanConfigError(f"{p}train.mle_pretrain_steps", "must be >= 0")
+        if not 0.0 <= t.ema_decay < 1.0:
+            raise GanConfigError(f"{p}train.ema_decay", f"must be in [0, 1), got {t.ema_decay}")
+        if t.grad_clip is not None and t.grad_clip <= 0:
+            raise GanConfigError(f"{p}train.grad_clip", "must be > 0 or null")
+        if self.penalty.weight < 0:
+            raise GanConfigError(f"{p}penalty.weight", f"must be >= 0, got {self.penalty.weight}")
+        if not 0.0 <= self.loss.label_smoothing < 0.5:
+            raise GanConfigError(f"{p}loss.label_smoothing", "must be in [0, 0.5)")
+        if self.loss.label_smoothing and self.loss.name not in ("minimax", "ns"):
+            raise GanConfigError(f"{p}loss.label_smoothing", "applies only to logistic losses",
+                                 ["minimax", "ns"])
+        if self.loss.weight_clip is not None and self.loss.weight_clip <= 0:
+            raise GanConfigError(f"{p}loss.weight_clip", "must be > 0 or null")
+        for who in ("g", "d"):
+            lr = getattr(self.optim, f"lr_{who}")
+            if not 0 < lr < 1:
+                raise GanConfigError(f"{p}optim.lr_{who}", f"must be in (0, 1), got {lr}")
+            for b in getattr(self.optim, f"betas_{who}"):
+                if not 0 <= b < 1:
+                    raise GanConfigError(f"{p}optim.betas_{who}", f"each beta must be in [0, 1), got {b}")
+        for name in ("z_dim", "width", "depth", "prior_components", "embed_dim"):
+            if getattr(self.generator, name) < 1:
+                raise GanConfigError(f"{p}generator.{name}", "must be >= 1")
+        for name in ("width", "depth", "embed_dim"):
+            if getattr(self.discriminator, name) < 1:
+                raise GanConfigError(f"{p}discriminator.{name}", "must be >= 1")
+        d = self.data
+        if d.n_samples < 1:
+            raise GanConfigError(f"{p}data.n_samples", "must be >= 1")
+        if d.image_size is not None and d.image_size < 4:
+            raise GanConfigError(f"{p}data.image_size", "must be >= 4 or null")
+        if d.channels not in (None, 1, 3):
+            raise GanConfigError(f"{p}data.channels", f"got {d.channels}", ["null", 1, 3])
+        if d.vocab_size < 2 or d.seq_len < 2:
+            raise GanConfigError(f"{p}data.vocab_size/seq_len", "must be >= 2")
+
+
+# ----------------------------------------------------------------------------- strict loading
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted (e.g. list -> tuple)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if origin is Literal:
+        if value not in args:
+            raise GanConfigError(path, f"got {value!r}", [repr(a) if isinstance(a, str) else a for a in args])
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(a, value, path)
+            except GanConfigError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise GanConfigError(path, f"expected a list of {len(args)} numbers, got {value!r}")
+        return tuple(_coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise GanConfigError(path, f"expected a list, got {value!r}")
+        return [_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value)] if args else list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise GanConfigError(path, f"expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise GanConfigError(path, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GanConfigError(path, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise GanConfigError(path, f"expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise GanConfigError(path, f"expected a number, got {value!r}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise GanConfigError(path, f"expected a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise GanConfigError(path, f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"{path}: unsupported annotation {_type_name(tp)}")  # a bug in a config class
+
+
+def from_dict(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping; unknown keys and bad values raise GanConfigError."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise GanConfigError(path or "<config>", f"expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            raise GanConfigError(f"{path}.{key}" if path else str(key), "unknown key", names)
+    kwargs = {k: _coerce(hints[k], v, f"{path}.{k}" if path else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict (tuples become lists) that ``from_dict`` reads back to an equal config."""
+    def conv(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        return v
+    return conv(dataclasses.asdict(cfg))
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; used for MLflow params and search spaces."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings (values parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise GanConfigError("--set", f"expected key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise GanConfigError(f"--set {key}", f"cannot parse value {raw!r}") from None
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise GanConfigError(f"--set {key}", f"{part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or a syntax error is a GanConfigError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise GanConfigError(str(path), "config file not found")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise GanConfigError(str(path), f"YAML syntax error{where}: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise GanConfigError(str(path), "the top level of a config must be a mapping")
+    return data
+
+
+def load_config(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> GanConfig:
+    """Load and validate a GanConfig from a YAML path or a dict, applying ``--set`` overrides."""
+    data = read_yaml(source) if isinstance(source, str | Path) else dict(source)
+    apply_overrides(data, overrides or [])
+    cfg = from_dict(GanConfig, data)
+    cfg.validate()
+    return cfg
