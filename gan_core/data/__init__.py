@@ -1,0 +1,76 @@
+"""Datasets by name: ``build_dataset(cfg.data, seed)`` -> GanDataset. Nothing is downloaded.
+
+Registry (``DATASETS``): toy mixtures ``ring8``, ``grid25``; shipped images ``digits``, ``mnist5k``;
+torchvision ``mnist``, ``fashionmnist``, ``cifar10``, ``celeba`` (local ``root``); ``imagefolder``
+(``root``); ``parquet`` (``root``: shards written by ``write_shards``). Other packages add names with
+``register_dataset`` (e.g. text corpora).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gan_core.config import DataConfig
+from gan_core.data.base import GanDataset, TensorGanDataset, decode_raw
+from gan_core.errors import GanConfigError, unknown_name
+
+Builder = Callable[[DataConfig, int], GanDataset]
+DATASETS: dict[str, Builder] = {}
+
+
+def register_dataset(name: str) -> Callable[[Builder], Builder]:
+    """Decorator adding ``builder(cfg, seed) -> GanDataset`` to the registry under ``name``."""
+    def wrap(fn: Builder) -> Builder:
+        DATASETS[name] = fn
+        return fn
+    return wrap
+
+
+def _toy(name: str) -> Builder:
+    def build(cfg: DataConfig, seed: int = 0) -> GanDataset:
+        from gan_core.data.toy import make_toy
+        return make_toy(name, cfg.setting, cfg.n_samples, cfg.split, seed)
+    return build
+
+
+def _lazy(module: str, fn: str) -> Builder:
+    def build(cfg: DataConfig, seed: int = 0) -> GanDataset:
+        import importlib
+        return getattr(importlib.import_module(f"gan_core.data.{module}"), fn)(cfg, seed)
+    return build
+
+
+def _parquet(cfg: DataConfig, seed: int = 0) -> GanDataset:
+    from gan_core.data.parquet import ParquetDataset
+    if not cfg.root:
+        raise GanConfigError("data.root", "dataset 'parquet' needs root: a folder of shard-*.parquet files")
+    return ParquetDataset(cfg.root)
+
+
+DATASETS.update({
+    "ring8": _toy("ring8"),
+    "grid25": _toy("grid25"),
+    "digits": _lazy("images", "load_digits_ds"),
+    "mnist5k": _lazy("images", "load_mnist5k"),
+    "mnist": _lazy("images", "load_torchvision"),
+    "fashionmnist": _lazy("images", "load_torchvision"),
+    "cifar10": _lazy("images", "load_torchvision"),
+    "celeba": _lazy("folders", "load_celeba"),
+    "imagefolder": _lazy("folders", "load_imagefolder"),
+    "parquet": _parquet,
+})
+
+
+def build_dataset(cfg: DataConfig, seed: int = 0) -> GanDataset:
+    """Build the dataset ``cfg.name`` for ``cfg.split``; toy data are sampled with ``seed``."""
+    if cfg.name not in DATASETS:
+        raise unknown_name("data.name", cfg.name, DATASETS)
+    if cfg.split not in ("train", "test"):
+        raise GanConfigError("data.split", f"got {cfg.split!r}", ["train", "test"])
+    ds = DATASETS[cfg.name](cfg, seed)
+    if cfg.conditional and ds.num_classes == 0:
+        raise GanConfigError("data.conditional", f"dataset {cfg.name!r} has no labels", [False])
+    return ds
+
+
+__all__ = ["DATASETS", "GanDataset", "TensorGanDataset", "build_dataset", "decode_raw", "register_dataset"]
