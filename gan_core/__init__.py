@@ -10,5 +10,17 @@ from gan_core.errors import GanConfigError
 from gan_core.loop import BatchStream, DivergedError, fit
 from gan_core.step import GANTrainer, sample
 
-__all__ = ["losses", "penalties", "build_trainer", "spec_of", "GanConfig", "load_config", "GanConfigError",
-           "BatchStream", "DivergedError", "fit", "GANTrainer", "sample"]
+__all__ = [
+           "BatchStream",
+           "DivergedError",
+           "GANTrainer",
+           "GanConfig",
+           "GanConfigError",
+           "build_trainer",
+           "fit",
+           "load_config",
+           "losses",
+           "penalties",
+           "sample",
+           "spec_of",
+]

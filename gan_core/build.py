@@ -30,5 +30,7 @@ def build_trainer(cfg: GanConfig, spec: DataSpec, device: torch.device | str = "
     torch.manual_seed(cfg.seed if seed is None else seed)
     spec = conditional_spec(spec, cfg.data.conditional)
     G = build_generator(cfg.generator, spec)
+    if hasattr(G.net, "beta_max"):  # Gumbel-softmax text generators anneal to train.gumbel_beta_max
+        G.net.beta_max = float(cfg.train.gumbel_beta_max)
     D = build_discriminator(cfg.discriminator, spec)
     return GANTrainer(G, D, cfg, device=device, wrap=wrap, noise=noise)

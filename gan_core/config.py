@@ -7,6 +7,7 @@ outside the allowed set are errors that name the field (``GanConfigError``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -230,7 +231,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
                 raise GanConfigError(path, f"expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise GanConfigError(path, f"expected a number, got {value!r}")
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise GanConfigError(path, f"expected a finite number, got {value!r}")
         return float(value)
     if tp is str:

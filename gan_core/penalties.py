@@ -10,12 +10,13 @@ differentiated quantity is each sample's mean over its patch logits. All penalti
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
 from gan_core.errors import unknown_name
-from gan_core.noise import DEFAULT_NOISE, TorchNoise as Noise
-
+from gan_core.noise import DEFAULT_NOISE
+from gan_core.noise import TorchNoise as Noise
 
 Penalty = Callable[..., Tensor]
 

@@ -18,6 +18,12 @@ from gan_core.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_core.models.patchgan import PatchDiscriminator
 from gan_core.models.prior import GaussianPrior, Generator, MixturePrior
 from gan_core.models.resnet import ResNetDiscriminator, ResNetGenerator
+from gan_core.models.text import (
+    Conv1dCritic,
+    Conv1dSoftmaxGenerator,
+    GumbelLSTMGenerator,
+    TextCNNDiscriminator,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,14 @@ def _image_shape(spec: DataSpec, field: str) -> tuple[int, int, int]:
     return spec.shape  # type: ignore[return-value]
 
 
+def _text_shape(spec: DataSpec, field: str) -> tuple[int, int]:
+    """(seq_len, vocab) of text data; text models need one-hot sequences of shape (L, V)."""
+    if spec.kind != "text" or len(spec.shape) != 2:
+        raise GanConfigError(field, f"a text model needs text data of shape (L, V), got {spec.kind} "
+                             f"data of shape {spec.shape}", ["a text dataset"])
+    return spec.shape  # type: ignore[return-value]
+
+
 GenBuilder = Callable[[GeneratorConfig, DataSpec], nn.Module]
 DiscBuilder = Callable[[DiscriminatorConfig, DataSpec], nn.Module]
 
@@ -46,6 +60,11 @@ GENERATORS: dict[str, GenBuilder] = {
                                      tanh=s.kind == "image"),
     "dcgan": lambda c, s: DCGANGenerator(c.z_dim, _image_shape(s, "generator.arch"), c.width, s.num_classes),
     "resnet": lambda c, s: ResNetGenerator(c.z_dim, _image_shape(s, "generator.arch"), c.width, s.num_classes),
+    # text: hidden = width; conv1d-softmax residual blocks = depth
+    "lstm-gumbel": lambda c, s: GumbelLSTMGenerator(_text_shape(s, "generator.arch")[1], s.shape[0],
+                                                    c.embed_dim, c.width),
+    "conv1d-softmax": lambda c, s: Conv1dSoftmaxGenerator(c.z_dim, _text_shape(s, "generator.arch")[1],
+                                                          s.shape[0], c.width, c.depth),
 }
 
 DISCRIMINATORS: dict[str, DiscBuilder] = {
@@ -57,6 +76,10 @@ DISCRIMINATORS: dict[str, DiscBuilder] = {
                                                c.conditioning, c.embed_dim),
     "patchgan": lambda c, s: PatchDiscriminator(_image_shape(s, "discriminator.arch"), c.width, c.depth,
                                                 s.num_classes, c.conditioning, c.embed_dim, c.norm),
+    # text: filters per width = width, embedded representations (text-cnn) / residual blocks = depth
+    "text-cnn": lambda c, s: TextCNNDiscriminator(_text_shape(s, "discriminator.arch")[1], s.shape[0],
+                                                  c.embed_dim, c.width, c.depth),
+    "conv1d": lambda c, s: Conv1dCritic(_text_shape(s, "discriminator.arch")[1], s.shape[0], c.width, c.depth),
 }
 
 
