@@ -1,0 +1,192 @@
+"""The ``ganarena`` command: train, sweep, report, sample, evaluate, ui, data prepare.
+
+Heavy modules (torch, ray, mlflow) are imported inside each command, so ``--help`` and input
+errors answer fast. Any user error is one line on stderr naming the field, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set loss.name=hinge (repeatable)")
+    p.add_argument("--workdir", type=Path, default=None, help="runs folder (default $GANARENA_HOME or ./runs)")
+    p.add_argument("--tracking-uri", default=None, help="MLflow URI (default sqlite:///<workdir>/mlflow.db)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
+    p.add_argument("--storage-path", default=None, help="Ray checkpoint storage (shared FS or s3:// on clusters)")
+    p.add_argument("--verbose", action="store_true", help="show Ray's own logs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ganarena", description="Train and compare GANs on Ray, tracked in MLflow.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one GAN (Ray Train, data-parallel)")
+    t.add_argument("config")
+    _common(t)
+    t.add_argument("--workers", type=int, default=1)
+    t.add_argument("--gpus-per-worker", type=float, default=0.0)
+    t.add_argument("--cpus-per-worker", type=float, default=None)
+    t.add_argument("--max-failures", type=int, default=2)
+    t.add_argument("--name", default=None, help="run name; rerunning a name resumes it")
+    t.add_argument("--experiment", default="ganarena-train")
+
+    s = sub.add_parser("sweep", help="compare losses/penalties with Ray Tune + Optuna")
+    s.add_argument("config")
+    _common(s)
+    s.add_argument("--trials", type=int, default=None)
+    s.add_argument("--seeds", type=int, default=None)
+    s.add_argument("--name", default=None)
+    s.add_argument("--resume", action="store_true", help="finish an interrupted sweep of the same name")
+
+    r = sub.add_parser("report", help="(re)write the comparison report of a sweep")
+    r.add_argument("sweep", help="sweep name or parent run id")
+    r.add_argument("--workdir", type=Path, default=None)
+    r.add_argument("--tracking-uri", default=None)
+    r.add_argument("--out", type=Path, default=None)
+
+    for cmd, text in (("sample", "write samples of a trained generator"), ("evaluate", "print its metrics")):
+        c = sub.add_parser(cmd, help=text)
+        c.add_argument("source", help="MLflow run id or checkpoint file")
+        c.add_argument("--which", choices=["best", "latest"], default="best")
+        c.add_argument("--n", type=int, default=None)
+        c.add_argument("--workdir", type=Path, default=None)
+        c.add_argument("--tracking-uri", default=None)
+        if cmd == "sample":
+            c.add_argument("--out", type=Path, required=True, help=".png (images/toy), .npy (toy) or .txt (text)")
+
+    u = sub.add_parser("ui", help="MLflow UI on 127.0.0.1 for the project's tracking URI")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=5000)
+    u.add_argument("--workdir", type=Path, default=None)
+    u.add_argument("--tracking-uri", default=None)
+
+    d = sub.add_parser("data", help="dataset tools")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    dp = dsub.add_parser("prepare", help="write a dataset as Parquet shards (for Ray Data)")
+    dp.add_argument("dataset")
+    dp.add_argument("--out", type=Path, required=True)
+    dp.add_argument("--shard-size", type=int, default=10_000)
+    dp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="data field, e.g. --set root=/data/mnist")
+    dp.add_argument("--overwrite", action="store_true")
+    return ap
+
+
+def _workdir(args: argparse.Namespace) -> Path:
+    from pipeline.tracking import default_workdir
+
+    return (args.workdir or default_workdir()).resolve()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from gan_core.errors import GanConfigError
+
+    try:
+        return COMMANDS[args.command](args)
+    except GanConfigError as e:
+        print(f"ganarena {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.experiment import load_experiment
+    from pipeline.train import Placement, train
+
+    exp = load_experiment(args.config, args.overrides)
+    placement = Placement(args.workers, args.gpus_per_worker, args.cpus_per_worker, args.storage_path,
+                          args.max_failures)
+    name = args.name or exp.gan.name
+    out = train(exp.gan, name, _workdir(args), placement, args.address, args.tracking_uri, args.experiment,
+                args.verbose)
+    metrics = {k: v for k, v in out["metrics"].items() if isinstance(v, int | float)}
+    print(f"[ganarena] {name}: {out['status']} - MLflow run {out['run_id']} at {out['tracking_uri']}")
+    print("[ganarena] final metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())))
+    print("[ganarena] browse: ganarena ui" + (f" --workdir {args.workdir}" if args.workdir else ""))
+    return 0 if out["status"] == "FINISHED" else 1
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pipeline.experiment import load_experiment
+    from pipeline.sweep import sweep
+
+    overrides = list(args.overrides)
+    if args.trials is not None:
+        overrides.append(f"sweep.trials={args.trials}")
+    if args.seeds is not None:
+        overrides.append(f"sweep.seeds={args.seeds}")
+    exp = load_experiment(args.config, overrides)
+    out = sweep(exp, args.name or exp.gan.name, _workdir(args), args.address, args.tracking_uri,
+                args.storage_path, args.resume, args.verbose)
+    print(out["table"])
+    print(f"\n[ganarena] report: {out['report_dir']}/report.md (and report.html, trials.parquet)")
+    print(f"[ganarena] MLflow parent run {out['parent_run_id']}; browse with: ganarena ui"
+          + (f" --workdir {args.workdir}" if args.workdir else ""))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import report_command
+
+    out = report_command(args.sweep, _workdir(args), args.tracking_uri, args.out)
+    print(out["table"])
+    print(f"\n[ganarena] report written to {out['report_dir']}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from pipeline.inspect import sample_command
+
+    print(sample_command(args.source, args.out, args.n, args.which, _workdir(args), args.tracking_uri))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pipeline.inspect import evaluate_command
+
+    print(evaluate_command(args.source, args.n, args.which, _workdir(args), args.tracking_uri))
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from pipeline.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri, _workdir(args))
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        from gan_core.errors import GanConfigError
+
+        raise GanConfigError("--workdir", f"no MLflow database at {uri}; run `ganarena train` or `sweep` first")
+    print(f"[ganarena] MLflow UI for {uri} on http://{args.host}:{args.port}", flush=True)
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    exe = str(mlflow_bin) if mlflow_bin.exists() else "mlflow"
+    os.execv(exe, [exe, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from gan_core.config import DataConfig, apply_overrides, from_dict
+    from gan_core.data import build_dataset
+    from gan_core.data.parquet import write_shards
+
+    data = apply_overrides({"name": args.dataset}, args.overrides)
+    cfg = from_dict(DataConfig, data, "data")
+    ds = build_dataset(cfg)
+    paths = write_shards(ds, args.out, args.shard_size, overwrite=args.overwrite)
+    print(f"[ganarena] wrote {len(ds)} samples of {ds.name} {tuple(ds.shape)} as {len(paths)} shard(s) in {args.out}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "sample": cmd_sample,
+            "evaluate": cmd_evaluate, "ui": cmd_ui, "data": cmd_data}
+
+if __name__ == "__main__":
+    sys.exit(main())

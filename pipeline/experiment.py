@@ -1,0 +1,84 @@
+"""An experiment file = a gan_core GanConfig plus an optional ``sweep:`` section, validated once.
+
+The sweep section says what Ray Tune + Optuna may vary; everything else is the gan_core config the
+trials start from (any field of it can be pinned by leaving it out of the search space).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gan_core.config import GanConfig, apply_overrides, from_dict, read_yaml
+from gan_core.errors import GanConfigError
+from gan_core.losses import LOSSES
+from gan_core.penalties import PENALTIES
+
+
+@dataclass
+class SweepConfig:
+    """Search space and budget of ``ganarena sweep`` (Lucic et al. / Kurach et al. ranges by default)."""
+
+    losses: list[str] = field(default_factory=lambda: list(LOSSES))
+    penalties: list[str] = field(default_factory=lambda: list(PENALTIES))
+    penalty_weight: tuple[float, float] = (0.1, 100.0)  # log-uniform; exists only when a penalty is chosen
+    lr: tuple[float, float] | None = None  # log-uniform range for lr_g and lr_d; null pins the config's
+    beta1: list[float] | None = None  # choices for Adam beta1 of both players; null pins the config's
+    n_critic: list[int] | None = None  # choices; null pins the config's
+    trials: int = 12  # search trials
+    seeds: int = 3  # re-runs of each loss's (and penalty's) best configuration
+    workers_per_trial: int = 1  # >1 runs each trial as its own Ray Train TorchTrainer
+    cpus_per_trial: float = 1.0
+    max_concurrent: int | None = None  # default: as many trials as the cluster's CPUs allow
+    grace_evals: int = 2  # ASHA: evaluations before a trial may be stopped
+    reduction_factor: int = 2
+
+    def validate(self) -> None:
+        for name in self.losses:
+            if name not in LOSSES:
+                raise GanConfigError("sweep.losses", f"unknown loss {name!r}", LOSSES)
+        for name in self.penalties:
+            if name not in PENALTIES:
+                raise GanConfigError("sweep.penalties", f"unknown penalty {name!r}", PENALTIES)
+        if not self.losses or not self.penalties:
+            raise GanConfigError("sweep.losses/penalties", "must not be empty")
+        lo, hi = self.penalty_weight
+        if not 0 < lo <= hi:
+            raise GanConfigError("sweep.penalty_weight", f"need 0 < low <= high, got [{lo}, {hi}]")
+        if self.lr is not None and not 0 < self.lr[0] <= self.lr[1] < 1:
+            raise GanConfigError("sweep.lr", f"need 0 < low <= high < 1, got {list(self.lr)}")
+        if self.n_critic is not None and (not self.n_critic or min(self.n_critic) < 1):
+            raise GanConfigError("sweep.n_critic", "choices must be integers >= 1")
+        if self.beta1 is not None and (not self.beta1 or not all(0 <= b < 1 for b in self.beta1)):
+            raise GanConfigError("sweep.beta1", "choices must be in [0, 1)")
+        for name in ("trials", "seeds", "workers_per_trial", "grace_evals", "reduction_factor"):
+            if getattr(self, name) < 1:
+                raise GanConfigError(f"sweep.{name}", f"must be >= 1, got {getattr(self, name)}")
+        if self.cpus_per_trial <= 0:
+            raise GanConfigError("sweep.cpus_per_trial", "must be > 0")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise GanConfigError("sweep.max_concurrent", "must be >= 1 or null")
+
+
+@dataclass
+class Experiment:
+    """The validated contents of an experiment file."""
+
+    gan: GanConfig
+    sweep: SweepConfig
+    source: str
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Read, override (``--set a.b=v``; ``sweep.*`` keys too) and validate an experiment file."""
+    data: dict[str, Any] = read_yaml(path)
+    apply_overrides(data, overrides or [])
+    sweep_data = data.pop("sweep", None)
+    gan = from_dict(GanConfig, data)
+    gan.validate()
+    if gan.data.root and "://" not in gan.data.root:  # trials and workers run in other directories
+        gan.data.root = str(Path(gan.data.root).expanduser().resolve())
+    sweep = from_dict(SweepConfig, sweep_data, "sweep")
+    sweep.validate()
+    return Experiment(gan, sweep, str(path))

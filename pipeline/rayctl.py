@@ -1,0 +1,55 @@
+"""Starting or joining Ray, sized on purpose, with Ray's own log noise turned down by default."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from gan_core.errors import GanConfigError
+
+
+def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | None = None) -> dict[str, Any]:
+    """Join ``address`` or start a local Ray sized for this machine; returns the cluster's resources.
+
+    A local instance binds its dashboard to 127.0.0.1 and, unless RAY_AUTH_MODE is set, runs with
+    token authentication disabled (nothing listens beyond loopback). Joining a cluster keeps
+    whatever RAY_AUTH_MODE the caller set (use ``token`` on shared clusters).
+    """
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")  # else worker prints reach the driver twice
+    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")  # trials keep the caller's working directory
+    if not verbose:
+        os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("RAY_TRAIN_ENABLE_STATE_TRACKING", "0")
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    import ray
+
+    if ray.is_initialized():
+        return ray.cluster_resources()
+    level = logging.INFO if verbose else logging.ERROR
+    try:
+        if address:
+            ray.init(address=address, logging_level=level, log_to_driver=True)
+        else:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=True, dashboard_host="127.0.0.1",
+                     logging_level=level, log_to_driver=True)
+    except (ConnectionError, TimeoutError, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise GanConfigError("--address", f"cannot reach a Ray cluster at {address!r} ({first})",
+                             "auto, HOST:6379, ray://HOST:10001, or leave out for a local instance") from None
+    if not verbose:
+        try:
+            from ray.data import DataContext
+
+            DataContext.get_current().enable_progress_bars = False
+        except ImportError:
+            pass
+    return ray.cluster_resources()
+
+
+def alive_nodes() -> int:
+    import ray
+
+    return sum(1 for n in ray.nodes() if n.get("Alive"))

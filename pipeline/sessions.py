@@ -1,0 +1,154 @@
+"""Where a training run gets its checkpoint from and sends its reports: Ray Train, Ray Tune, or none.
+
+``pipeline.runner.run`` talks only to this small interface (rank, world, device, wrap, stream,
+latest_checkpoint, report), so one training function serves every runner.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan_core.config import GanConfig
+from gan_core.loop import BatchStream
+
+
+class ShardInfo:
+    """Shape facts of a Parquet shard folder (Ray Data reads the rows; nothing is loaded here)."""
+
+    def __init__(self, meta: dict[str, Any]):
+        self.meta = meta
+        self.name, self.kind = meta.get("name", "parquet"), meta.get("kind", "image")
+        self.shape, self.num_classes, self.info = tuple(meta["shape"]), int(meta["num_classes"]), meta.get("info", {})
+
+
+class RayDataStream:
+    """Endless local batches from a Ray Data shard, epoch after epoch; ``position`` counts batches."""
+
+    def __init__(self, shard: Any, local_batch: int, meta: dict[str, Any], position: int = 0):
+        self.shard, self.local_batch, self.meta, self.position = shard, local_batch, meta, position
+        self._it = None
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        from gan_core.data.parquet import decode_batch
+
+        for _ in range(2):
+            if self._it is None:
+                self._it = iter(self.shard.iter_batches(batch_size=self.local_batch, batch_format="numpy",
+                                                        drop_last=True))
+            try:
+                batch = next(self._it)
+                self.position += 1
+                return decode_batch(batch, self.meta)
+            except StopIteration:
+                self._it = None
+        raise RuntimeError("the Parquet shard of this worker holds fewer rows than one local batch")
+
+
+class LocalSession:
+    """One plain process: checkpoints kept in ``ckpt_dir`` (if given), reports kept in memory."""
+
+    rank, world = 0, 1
+
+    def __init__(self, ckpt_dir: str | Path | None = None, device: str = "cpu"):
+        self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
+        self._device = torch.device(device)
+        self.reports: list[dict[str, float]] = []
+
+    def device(self) -> torch.device:
+        return self._device
+
+    def wrap(self, device: torch.device) -> None:
+        return None
+
+    def stream(self, ds: Any, cfg: GanConfig, position: int) -> BatchStream:
+        return BatchStream(ds, cfg.train.batch_size, seed=cfg.seed, position=position)
+
+    def latest_checkpoint(self) -> Path | None:
+        return self.ckpt_dir if self.ckpt_dir and (self.ckpt_dir / "state.pt").exists() else None
+
+    def report(self, metrics: dict[str, float], ckpt_dir: Path | None) -> None:
+        self.reports.append(metrics)
+        if ckpt_dir is not None and self.ckpt_dir is not None:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ckpt_dir / "state.pt", self.ckpt_dir / "state.pt")
+
+
+class TuneSession(LocalSession):
+    """A single-worker Tune trial: ``ray.tune.report`` / ``ray.tune.get_checkpoint``."""
+
+    def __init__(self) -> None:
+        super().__init__(None, "cuda" if torch.cuda.is_available() else "cpu")
+        self._restored: tempfile.TemporaryDirectory | None = None
+
+    def latest_checkpoint(self) -> Path | None:
+        import ray.tune
+
+        ckpt = ray.tune.get_checkpoint()
+        if ckpt is None:
+            return None
+        self._restored = tempfile.TemporaryDirectory()
+        return Path(ckpt.to_directory(self._restored.name))
+
+    def report(self, metrics: dict[str, float], ckpt_dir: Path | None) -> None:
+        import ray.tune
+
+        ckpt = ray.tune.Checkpoint.from_directory(str(ckpt_dir)) if ckpt_dir is not None else None
+        ray.tune.report(metrics, checkpoint=ckpt)
+
+
+class RayTrainSession(LocalSession):
+    """A Ray Train worker: DDP over the process group Ray set up (gloo on CPU, nccl on GPU)."""
+
+    def __init__(self) -> None:
+        import ray.train
+        import ray.train.torch
+
+        ctx = ray.train.get_context()
+        self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+        super().__init__(None, str(ray.train.torch.get_device()))
+        self._restored: tempfile.TemporaryDirectory | None = None
+
+    def wrap(self, device: torch.device):
+        if self.world == 1:
+            return None
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [device.index] if device.type == "cuda" else None
+        return lambda m: DDP(m, device_ids=ids)
+
+    def stream(self, ds: Any, cfg: GanConfig, position: int):
+        if isinstance(ds, ShardInfo):
+            import ray.train
+
+            return RayDataStream(ray.train.get_dataset_shard("train"), cfg.train.batch_size // self.world,
+                                 ds.meta, position)
+        return BatchStream(ds, cfg.train.batch_size, seed=cfg.seed, rank=self.rank, world=self.world,
+                           position=position)
+
+    def parquet_dataset(self, meta: dict[str, Any]) -> ShardInfo:
+        return ShardInfo(meta)
+
+    def latest_checkpoint(self) -> Path | None:
+        import ray.train
+
+        ckpt = ray.train.get_checkpoint()
+        if ckpt is None:
+            return None
+        self._restored = tempfile.TemporaryDirectory()
+        return Path(ckpt.to_directory(self._restored.name))
+
+    def report(self, metrics: dict[str, float], ckpt_dir: Path | None) -> None:
+        import ray.train
+
+        ckpt = ray.train.Checkpoint.from_directory(str(ckpt_dir)) if ckpt_dir is not None else None
+        ray.train.report(metrics, checkpoint=ckpt)
+
+
+def unwrap(m: nn.Module) -> nn.Module:
+    return getattr(m, "module", m)

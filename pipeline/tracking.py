@@ -1,0 +1,160 @@
+"""MLflow: the tracking URI, experiment set-up in the driver, and a buffered logger for rank 0.
+
+Metrics are buffered and written with ``log_batch`` only when a checkpoint is reported (and at
+the end), so a run restarted from its latest checkpoint never logs the same step twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from gan_core.errors import GanConfigError
+
+SECRET_RE = re.compile(r"(?i)(token|secret|password|passwd|api[_-]?key|credential|auth)")
+TAG_NAME = "ganarena.name"
+
+
+def default_workdir() -> Path:
+    """Where runs, the MLflow database and Ray results live: $GANARENA_HOME or ./runs."""
+    return Path(os.environ.get("GANARENA_HOME", "runs")).resolve()
+
+
+def resolve_tracking_uri(uri: str | None, workdir: Path) -> str:
+    """An absolute URI: given > $MLFLOW_TRACKING_URI > sqlite:///<workdir>/mlflow.db (embedded)."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return f"sqlite:///{(workdir / 'mlflow.db').resolve()}"
+    if uri.startswith("sqlite:///") or uri.startswith(("http://", "https://", "postgresql", "mysql")):
+        return uri
+    raise GanConfigError("--tracking-uri", f"unsupported MLflow URI {uri!r}",
+                         ["sqlite:///ABS/PATH.db", "http://HOST:PORT", "postgresql://..."])
+
+
+def prepare_experiment(uri: str, experiment: str, workdir: Path) -> str:
+    """Create (or find) the experiment from the driver, before any worker writes; returns its id.
+
+    An unreachable server or unwritable database is a GanConfigError naming the URI.
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise GanConfigError("--workdir", f"cannot create {db.parent}: {e.strerror}") from None
+        if not os.access(db.parent, os.W_OK):
+            raise GanConfigError("--workdir", f"{db.parent} is not writable")
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    try:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is not None:
+            return exp.experiment_id
+        location = (workdir / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
+        return client.create_experiment(experiment, artifact_location=location)
+    except Exception as e:  # noqa: BLE001 - connection/DB errors have many types
+        raise GanConfigError("--tracking-uri", f"cannot reach MLflow at {uri} ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:160] if str(e) else ''})") from None
+
+
+def safe_params(flat: dict[str, Any]) -> dict[str, str]:
+    """Config values as MLflow params, dropping anything whose key looks like a secret."""
+    return {k: str(v)[:500] for k, v in flat.items() if not SECRET_RE.search(k)}
+
+
+def git_commit() -> str:
+    """The project's git commit, or 'unknown' outside a checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent, check=False)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def find_run(uri: str, experiment_id: str, name: str, extra_filter: str = "") -> Any | None:
+    """The newest run tagged ``ganarena.name == name`` (used to resume instead of duplicating)."""
+    from mlflow.tracking import MlflowClient
+
+    flt = f"tags.`{TAG_NAME}` = '{name}'" + (f" and {extra_filter}" if extra_filter else "")
+    runs = MlflowClient(uri).search_runs([experiment_id], flt, max_results=1, order_by=["attributes.start_time DESC"])
+    return runs[0] if runs else None
+
+
+class RunLogger:
+    """Rank-0 MLflow logging for one run, through MlflowClient (no global active-run state)."""
+
+    def __init__(self, uri: str, run_id: str):
+        from mlflow.tracking import MlflowClient
+
+        self.uri, self.run_id = uri, run_id
+        self.client = MlflowClient(uri)
+        self._buffer: list[Any] = []
+
+    def metrics(self, values: dict[str, float], step: int) -> None:
+        """Buffer metrics for ``step``; written by ``flush``."""
+        from mlflow.entities import Metric
+
+        ts = int(time.time() * 1000)
+        self._buffer += [Metric(k, float(v), ts, step) for k, v in values.items()]
+
+    def flush(self) -> None:
+        """Write buffered metrics in batches of 1000 (MLflow's log_batch limit)."""
+        while self._buffer:
+            chunk, self._buffer = self._buffer[:1000], self._buffer[1000:]
+            self.client.log_batch(self.run_id, metrics=chunk)
+
+    def drop_unflushed(self) -> None:
+        self._buffer.clear()
+
+    def params(self, values: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        existing = self.client.get_run(self.run_id).data.params
+        items = [Param(k, v) for k, v in safe_params(values).items() if k not in existing]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def tags(self, values: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])
+
+    def artifact(self, path: str | Path, artifact_dir: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_dir)
+
+    def checkpoint(self, path: Path, name: str) -> None:
+        """Log a checkpoint file as checkpoints/<name> (replacing the previous one of that name)."""
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            dst = Path(tmp) / name
+            shutil.copy2(path, dst)
+            self.client.log_artifact(self.run_id, str(dst), "checkpoints")
+
+    def text(self, text: str, name: str) -> None:
+        self.client.log_text(self.run_id, text, name)
+
+    def model(self, module: Any, name: str = "generator") -> None:
+        """The generator as an MLflow PyTorch model (pip requirements given, so nothing is inferred)."""
+        import mlflow
+        import mlflow.pytorch
+
+        mlflow.set_tracking_uri(self.uri)
+        with mlflow.start_run(run_id=self.run_id):
+            mlflow.pytorch.log_model(module, name=name, pip_requirements=["torch", "ganarena"],
+                                     serialization_format="pickle")
+
+    def end(self, status: str = "FINISHED") -> None:
+        self.flush()
+        self.client.set_terminated(self.run_id, status)

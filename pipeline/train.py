@@ -1,0 +1,163 @@
+"""``ganarena train``: gan_core's loop as a Ray Train (V2) TorchTrainer, tracked in MLflow.
+
+The driver validates everything it can before anything is written (config vs data vs models,
+MLflow reachable, resources available), creates the MLflow experiment and run, then hands the
+run id to the workers. A rerun with the same name resumes the same Ray run and the same MLflow run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gan_core.build import build_trainer, spec_of
+from gan_core.config import GanConfig, to_dict
+from gan_core.data import build_dataset
+from gan_core.errors import GanConfigError
+from pipeline.runner import Job
+from pipeline.tracking import TAG_NAME, find_run, prepare_experiment, resolve_tracking_uri
+
+
+@dataclass
+class Placement:
+    """How many workers, with what resources, where checkpoints go."""
+
+    workers: int = 1
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float | None = None  # default: fit the workers on the cluster's CPUs
+    storage_path: str | None = None  # default: <workdir>/ray (local); must be shared on multi-node clusters
+    max_failures: int = 2
+
+
+def check_config(cfg: GanConfig) -> Any:
+    """Build the dataset and the models once on CPU so config/data mismatches fail before any run exists."""
+    if cfg.data.name == "parquet":
+        from gan_core.data.parquet import read_meta
+        from pipeline.sessions import ShardInfo
+
+        if not cfg.data.root:
+            raise GanConfigError("data.root", "the parquet dataset needs the folder of shards")
+        ds = ShardInfo(read_meta(cfg.data.root))
+    else:
+        ds = build_dataset(cfg.data, seed=cfg.seed)
+    if cfg.data.conditional and ds.num_classes == 0:
+        raise GanConfigError("data.conditional", f"dataset {ds.name!r} has no labels", ["false"])
+    from gan_core.models import DataSpec
+
+    build_trainer(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, ema_decay=0.0)),
+                  DataSpec(ds.shape, ds.num_classes, ds.kind))
+    return ds
+
+
+def size_workers(p: Placement, resources: dict[str, float]) -> tuple[float, int]:
+    """CPUs per worker (fractional when workers outnumber CPUs: never deadlock) and torch threads each."""
+    if p.workers < 1:
+        raise GanConfigError("--workers", f"must be >= 1, got {p.workers}")
+    if p.gpus_per_worker < 0:
+        raise GanConfigError("--gpus-per-worker", "must be >= 0")
+    gpus = resources.get("GPU", 0.0)
+    if p.gpus_per_worker * p.workers > gpus:
+        raise GanConfigError("--gpus-per-worker", f"{p.workers} workers x {p.gpus_per_worker} GPUs needs "
+                             f"{p.workers * p.gpus_per_worker:g} GPUs, the cluster has {gpus:g}",
+                             f"0..{gpus / p.workers:g} per worker")
+    cpus = resources.get("CPU", 1.0)
+    per = p.cpus_per_worker if p.cpus_per_worker is not None else min(1.0, cpus / p.workers)
+    if per * p.workers > cpus + 1e-9:
+        raise GanConfigError("--cpus-per-worker", f"{p.workers} x {per:g} CPUs exceeds the cluster's {cpus:g}")
+    return per, max(1, int(per))
+
+
+def storage_for(p: Placement, workdir: Path, nodes: int) -> str:
+    """Ray storage_path: given, or <workdir>/ray on one node; multi-node clusters need shared storage."""
+    if p.storage_path:
+        return p.storage_path if "://" in p.storage_path else str(Path(p.storage_path).resolve())
+    if nodes > 1:
+        raise GanConfigError("--storage-path", f"the cluster has {nodes} nodes and Ray Train V2 needs checkpoint "
+                             "storage every node can reach", ["a shared filesystem path", "s3://bucket/prefix",
+                                                              "gs://bucket/prefix"])
+    return str((workdir / "ray").resolve())
+
+
+def _worker_loop(config: dict[str, Any]) -> None:
+    """train_loop_per_worker: the shared runner inside a Ray Train worker."""
+    from pipeline.runner import run
+    from pipeline.sessions import RayTrainSession
+
+    run(Job(**config["job"]), RayTrainSession())
+
+
+def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, address: str | None = None,
+          tracking_uri: str | None = None, experiment: str = "ganarena-train", verbose: bool = False,
+          log_model: bool = True) -> dict[str, Any]:
+    """Run (or resume) training ``name``; returns {'run_id', 'metrics', 'status', 'tracking_uri'}."""
+    ds = check_config(cfg)
+    uri = resolve_tracking_uri(tracking_uri, workdir)
+    from pipeline.rayctl import alive_nodes, init_ray
+
+    resources = init_ray(address, verbose)
+    # Ray Data's read tasks need CPU beside the workers, or they wait forever (measured deadlock).
+    reserve = 0.5 if cfg.data.name == "parquet" else 0.0
+    per_cpu, threads = size_workers(placement, {**resources, "CPU": resources.get("CPU", 1.0) - reserve})
+    storage = storage_for(placement, workdir, alive_nodes())
+    exp_id = prepare_experiment(uri, experiment, workdir)
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    existing = find_run(uri, exp_id, name)
+    if existing is not None and existing.info.status == "FINISHED":
+        print(f"[ganarena] run {name!r} already finished (MLflow run {existing.info.run_id}); nothing to resume")
+        return {"run_id": existing.info.run_id, "metrics": existing.data.metrics, "status": "FINISHED",
+                "tracking_uri": uri}
+    if existing is not None:
+        run_id = existing.info.run_id
+        client.update_run(run_id, status="RUNNING")
+        print(f"[ganarena] resuming {name!r} (MLflow run {run_id})")
+    else:
+        run_id = client.create_run(exp_id, run_name=name, tags={TAG_NAME: name}).info.run_id
+
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    parquet_meta, datasets = None, None
+    if cfg.data.name == "parquet":
+        import ray.data
+
+        parquet_meta = ds.meta
+        datasets = {"train": ray.data.read_parquet(str(Path(cfg.data.root).resolve()))}
+    job = Job(gan=to_dict(cfg), name=name, tracking_uri=uri, run_id=run_id, parquet_meta=parquet_meta,
+              log_model=log_model, threads=threads, tags={"ganarena.kind": "train"})
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"job": dataclasses.asdict(job)},
+        torch_config=TorchConfig(backend="nccl" if placement.gpus_per_worker > 0 else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=placement.workers, use_gpu=placement.gpus_per_worker > 0,
+            resources_per_worker={"CPU": per_cpu, **({"GPU": placement.gpus_per_worker}
+                                                     if placement.gpus_per_worker > 0 else {})}),
+        run_config=ray.train.RunConfig(
+            name=name, storage_path=storage,
+            failure_config=ray.train.FailureConfig(max_failures=placement.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            logging_config=ray.train.LoggingConfig(log_level="INFO" if verbose else "WARNING")),
+        datasets=datasets,
+    )
+    os.environ.setdefault("MLFLOW_TRACKING_URI", uri)
+    try:
+        result = trainer.fit()
+    except Exception as e:
+        _end_if_running(client, run_id, "FAILED")
+        raise RuntimeError(f"training {name!r} failed: {type(e).__name__}: {str(e)[:2000]}") from e
+    _end_if_running(client, run_id, "FAILED" if result.error else "FINISHED")
+    status = client.get_run(run_id).info.status
+    return {"run_id": run_id, "metrics": dict(result.metrics or {}), "status": status, "tracking_uri": uri,
+            "checkpoint": result.checkpoint.path if result.checkpoint else None}
+
+
+def _end_if_running(client: Any, run_id: str, status: str) -> None:
+    """Never leave an MLflow run RUNNING after the driver is done with it."""
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_terminated(run_id, status)
