@@ -1,0 +1,303 @@
+"""A REAL 2-node Ray cluster on this machine (cluster/local.sh), used the way a user would.
+
+The cluster runs with its own ports and temp dir so it can coexist with the single `ray.init`
+that other tests share; this module never calls `ray.init` — it talks to the cluster through
+the `ray` CLI and HTTP only. It runs with RAY_AUTH_MODE=token (the non-trivial path: a token is
+generated, reaches both nodes and the job, and a request without it is refused) and with the
+MLflow server of `up --with-mlflow`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+LOCAL_SH = REPO / "cluster" / "local.sh"
+BIN = Path(sys.executable).parent
+RAY = BIN / "ray"
+MEASUREMENTS = REPO / "test-artifacts" / "cluster_local.json"
+
+
+def _free_ports(n: int) -> list[int]:
+    """n distinct free TCP ports (held open together so they differ)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _session_pids(sid: int) -> list[int]:
+    """Live (non-zombie) pids whose session id is `sid` (Linux /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        state, session = fields[0], int(fields[3])
+        if session == sid and state != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+def _memory_mib(pids: list[int]) -> dict[str, float]:
+    """Summed RSS and PSS (proportional set size: shared pages split between sharers) in MiB."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            continue
+    return {"processes": len(pids), "rss_mib": round(rss / 1024, 1), "pss_mib": round(pss / 1024, 1)}
+
+
+def _listen_addresses(port: int) -> set[str]:
+    """IPs that listen on TCP `port`, from /proc/net/tcp{,6} (no psutil needed)."""
+    addrs = set()
+    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            ip_hex, port_hex = local.split(":")
+            if state != "0A" or int(port_hex, 16) != port:  # 0A = LISTEN
+                continue
+            raw = bytes.fromhex(ip_hex)
+            if v6:  # four little-endian 32-bit words
+                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                ip = socket.inet_ntop(socket.AF_INET6, raw)
+                ip = ip.removeprefix("::ffff:")
+            else:
+                ip = socket.inet_ntoa(raw[::-1])
+            addrs.add(ip)
+    return addrs
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+class Cluster:
+    """Addresses, environment and measurements of the cluster under test."""
+
+    def __init__(self) -> None:
+        self.state_dir = Path(tempfile.mkdtemp(prefix="gac-", dir="/tmp"))  # short: socket paths
+        ray_port, client_port, dash_port, mlflow_port = _free_ports(4)
+        self.dashboard = f"http://127.0.0.1:{dash_port}"
+        self.mlflow = f"http://127.0.0.1:{mlflow_port}"
+        self.dash_port, self.mlflow_port = dash_port, mlflow_port
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "GANARENA_"))}
+        env.update(
+            GANARENA_CLUSTER_DIR=str(self.state_dir),
+            GANARENA_RAY_PORT=str(ray_port),
+            GANARENA_RAY_CLIENT_PORT=str(client_port),
+            GANARENA_DASHBOARD_PORT=str(dash_port),
+            GANARENA_MLFLOW_PORT=str(mlflow_port),
+            GANARENA_OBJECT_STORE_MB="256",
+            GANARENA_RAY_BIN=str(RAY),
+            RAY_AUTH_MODE="token",
+            MLFLOW_DISABLE_TELEMETRY="true",
+        )
+        self.env = env
+        self.measurements: dict[str, object] = {}
+
+    @property
+    def token(self) -> str:
+        return (self.state_dir / "auth_token").read_text().strip()
+
+    def client_env(self) -> dict[str, str]:
+        """Environment of a user's shell after `up`: the settings `up` wrote to <state>/env."""
+        env = dict(self.env)
+        for line in (self.state_dir / "env").read_text().splitlines():
+            key, _, value = line.partition("=")
+            env[key] = value
+        env.pop("RAY_ADDRESS", None)  # job commands below name the dashboard explicitly
+        return env
+
+    def get_json(self, path: str, token: bool = True) -> dict:
+        req = urllib.request.Request(self.dashboard + path)
+        if token:
+            req.add_header("Authorization", "Bearer " + self.token)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
+
+    def sessions(self) -> dict[str, int]:
+        return {
+            f.stem: int(f.read_text().strip()) for f in self.state_dir.glob("*.sid") if f.read_text().strip()
+        }
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster()
+    try:
+        t0 = time.monotonic()
+        up = _run(["bash", str(LOCAL_SH), "up", "--with-mlflow"], c.env, timeout=240)
+        c.measurements["up_s"] = round(time.monotonic() - t0, 1)
+        assert up.returncode == 0, f"local.sh up failed:\n{up.stdout}\n{up.stderr}"
+        c.up_output = up.stdout
+        c.measurements["memory_idle"] = {
+            name: _memory_mib(_session_pids(sid)) for name, sid in c.sessions().items()
+        }
+        yield c
+    finally:
+        # Idempotent: the last test already ran `down`; this also covers failures before it.
+        _run(["bash", str(LOCAL_SH), "down", "--purge"], c.env, timeout=120)
+        shutil.rmtree(c.state_dir, ignore_errors=True)
+        MEASUREMENTS.parent.mkdir(exist_ok=True)
+        MEASUREMENTS.write_text(json.dumps(c.measurements, indent=2))
+        print("\ncluster measurements:", json.dumps(c.measurements, indent=2))
+
+
+@pytest.mark.timeout(300)
+def test_two_alive_nodes_with_their_own_resources(cluster):
+    nodes = cluster.get_json("/api/v0/nodes?limit=100&detail=true")["data"]["result"]["result"]
+    alive = [n for n in nodes if n["state"] == "ALIVE"]
+    assert len(alive) == 2
+    by_role = {}
+    for n in alive:
+        res = n["resources_total"]
+        roles = [r for r in ("node_head", "node_worker") if r in res]
+        assert len(roles) == 1, res
+        assert res[roles[0]] == 1 and res["CPU"] == 1, res
+        by_role[roles[0]] = n
+    assert set(by_role) == {"node_head", "node_worker"}
+    assert by_role["node_head"]["is_head_node"] and not by_role["node_worker"]["is_head_node"]
+    assert by_role["node_head"]["node_id"] != by_role["node_worker"]["node_id"]
+    cluster.node_ids = {role: n["node_id"] for role, n in by_role.items()}
+
+    status = _run(["bash", str(LOCAL_SH), "status"], cluster.env, timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    for word in ("head: running", "worker: running", "mlflow: running", "node_head", "node_worker"):
+        assert word in status.stdout, status.stdout
+
+
+@pytest.mark.timeout(120)
+def test_servers_bind_loopback_and_token_is_required(cluster):
+    listening = {port: _listen_addresses(port) for port in (cluster.dash_port, cluster.mlflow_port)}
+    assert listening[cluster.dash_port] == {"127.0.0.1"}, listening
+    assert listening[cluster.mlflow_port] == {"127.0.0.1"}, listening
+
+    with pytest.raises(urllib.error.HTTPError) as no_token:
+        cluster.get_json("/api/jobs/", token=False)
+    assert no_token.value.code == 401
+    assert isinstance(cluster.get_json("/api/jobs/"), list)
+    assert (cluster.state_dir / "auth_token").stat().st_mode & 0o077 == 0  # token file is private
+
+
+JOB_SCRIPT = """
+import json, os
+import mlflow
+import ray
+
+ray.init()  # inside the job: joins the cluster the job runs on
+
+
+@ray.remote(num_cpus=0.5)
+def where():
+    return {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(),
+            "tracking_uri": os.environ.get("MLFLOW_TRACKING_URI")}
+
+
+placed = ray.get([where.options(resources={"node_head": 0.5}).remote(),
+                  where.options(resources={"node_worker": 0.5}).remote()])
+mlflow.set_experiment("cluster-smoke")
+with mlflow.start_run(run_name=os.environ["SMOKE_RUN_NAME"]):
+    mlflow.log_params({"head_node": placed[0]["node_id"], "worker_node": placed[1]["node_id"]})
+    mlflow.log_metric("nodes", len({p["node_id"] for p in placed}))
+print("PLACEMENT " + json.dumps(placed))
+"""
+
+
+@pytest.mark.timeout(300)
+def test_job_submit_places_tasks_on_both_nodes_and_tracks_in_mlflow(cluster, tmp_path):
+    (tmp_path / "script.py").write_text(textwrap.dedent(JOB_SCRIPT))
+    submission_id = f"cluster-test-{uuid.uuid4().hex[:8]}"
+    run_name = f"smoke-{submission_id}"
+    runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": cluster.mlflow, "SMOKE_RUN_NAME": run_name,
+                                "MLFLOW_DISABLE_TELEMETRY": "true"}}
+    t0 = time.monotonic()
+    submit = _run(
+        [str(RAY), "job", "submit", "--address", cluster.dashboard, "--submission-id", submission_id,
+         "--working-dir", str(tmp_path), "--runtime-env-json", json.dumps(runtime_env),
+         "--", "python", "script.py"],
+        cluster.client_env(), timeout=240,
+    )
+    cluster.measurements["job_submit_s"] = round(time.monotonic() - t0, 1)
+    cluster.measurements["memory_after_job"] = {
+        name: _memory_mib(_session_pids(sid)) for name, sid in cluster.sessions().items()
+    }
+    out = submit.stdout + submit.stderr
+    info = cluster.get_json(f"/api/jobs/{submission_id}")
+    assert info["status"] == "SUCCEEDED", out
+    assert submit.returncode == 0, out
+
+    line = next(ln for ln in out.splitlines() if ln.startswith("PLACEMENT "))
+    head, worker = json.loads(line.removeprefix("PLACEMENT "))
+    assert head["node_id"] != worker["node_id"]
+    if hasattr(cluster, "node_ids"):
+        assert (head["node_id"], worker["node_id"]) == (cluster.node_ids["node_head"], cluster.node_ids["node_worker"])
+    # runtime_env env_vars reach the tasks on both nodes, not only the driver
+    assert head["tracking_uri"] == worker["tracking_uri"] == cluster.mlflow
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=cluster.mlflow)
+    exp = client.get_experiment_by_name("cluster-smoke")
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = '{run_name}'")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"head_node": head["node_id"], "worker_node": worker["node_id"]}
+    assert run.data.metrics["nodes"] == 2
+
+
+@pytest.mark.timeout(120)
+def test_down_stops_everything_it_started(cluster):
+    sessions = cluster.sessions()
+    assert {"head", "worker", "mlflow"} <= set(sessions)
+    t0 = time.monotonic()
+    down = _run(["bash", str(LOCAL_SH), "down"], cluster.env, timeout=120)
+    cluster.measurements["down_s"] = round(time.monotonic() - t0, 1)
+    assert down.returncode == 0, down.stdout + down.stderr
+    for name, sid in sessions.items():
+        assert _session_pids(sid) == [], f"{name} (session {sid}) still has processes"
+    leftovers = subprocess.run(["pgrep", "-f", str(cluster.state_dir)], capture_output=True, text=True).stdout
+    assert leftovers.strip() == ""
+    for port in (cluster.dash_port, cluster.mlflow_port):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+    status = _run(["bash", str(LOCAL_SH), "status"], cluster.env, timeout=60)
+    assert status.returncode == 3 and "head: not running" in status.stdout
