@@ -69,7 +69,7 @@ def mle_pretrain(G: nn.Module, ids: Tensor, steps: int, batch_size: int = 64, lr
             nn.utils.clip_grad_norm_(net.parameters(), clip)
         opt.step()
         if step % log_every == 0 or step == steps:
-            logged.append(float(loss))
+            logged.append(float(loss.detach()))
             if callback is not None:
                 callback(step, logged[-1])
     net.train(was_training)

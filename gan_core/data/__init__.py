@@ -58,6 +58,9 @@ DATASETS.update({
     "celeba": _lazy("folders", "load_celeba"),
     "imagefolder": _lazy("folders", "load_imagefolder"),
     "parquet": _parquet,
+    "oracle": _lazy("text", "load_oracle"),  # text: SeqGAN LSTM oracle, N(0,1) weights
+    "oracle-npz": _lazy("text", "load_oracle_npz"),  # text: oracle weights from root (.npz)
+    "textfile": _lazy("text", "load_textfile"),  # text: root = one sentence per line
 })
 
 
