@@ -105,7 +105,7 @@ def _listen_addresses(port: int) -> set[str]:
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(args, check=False, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 class Cluster:
@@ -294,7 +294,7 @@ def test_down_stops_everything_it_started(cluster):
     assert down.returncode == 0, down.stdout + down.stderr
     for name, sid in sessions.items():
         assert _session_pids(sid) == [], f"{name} (session {sid}) still has processes"
-    leftovers = subprocess.run(["pgrep", "-f", str(cluster.state_dir)], capture_output=True, text=True).stdout
+    leftovers = subprocess.run(["pgrep", "-f", str(cluster.state_dir)], check=False, capture_output=True, text=True).stdout
     assert leftovers.strip() == ""
     for port in (cluster.dash_port, cluster.mlflow_port):
         with socket.socket() as s:
