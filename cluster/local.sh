@@ -105,26 +105,33 @@ start_in_session_bg() {  # like start_in_session, for a server that does not dae
   die "could not start $name; see $log"
 }
 
-stop_component() {  # SIGTERM the component's session, wait, then SIGKILL what is left
-  local name="$1" f="$STATE_DIR/$1.sid" sid pids waited=0
-  [[ -f "$f" ]] || return 0
-  sid="$(cat "$f")"
-  pids="$(session_pids "$sid" | tr '\n' ' ')"
-  if [[ -n "${pids// /}" ]]; then
-    say "stopping $name (session $sid: $(wc -w <<<"$pids") processes)"
-    # shellcheck disable=SC2086
-    kill -TERM $pids 2>/dev/null || true
-    while [[ -n "$(session_pids "$sid")" && $waited -lt $((STOP_GRACE * 5)) ]]; do
-      sleep 0.2; waited=$((waited + 1))
-    done
+stop_components() {  # stop_components NAME...: SIGTERM their sessions together, wait, SIGKILL the rest
+  local name sid sids=() pids waited=0
+  for name in "$@"; do
+    [[ -f "$STATE_DIR/$name.sid" ]] || continue
+    sid="$(cat "$STATE_DIR/$name.sid")"
     pids="$(session_pids "$sid" | tr '\n' ' ')"
     if [[ -n "${pids// /}" ]]; then
-      say "  $name: $(wc -w <<<"$pids") processes ignored SIGTERM; sending SIGKILL"
+      say "stopping $name (session $sid: $(wc -w <<<"$pids") processes)"
+      # shellcheck disable=SC2086
+      kill -TERM $pids 2>/dev/null || true
+      sids+=("$sid")
+    fi
+  done
+  all_pids() { local s; for s in "${sids[@]}"; do session_pids "$s"; done; }
+  if (( ${#sids[@]} )); then
+    while [[ -n "$(all_pids)" && $waited -lt $((STOP_GRACE * 5)) ]]; do
+      sleep 0.2; waited=$((waited + 1))
+    done
+    pids="$(all_pids | tr '\n' ' ')"
+    if [[ -n "${pids// /}" ]]; then
+      # Ray's GCS may hang flushing events after SIGTERM; nothing of value is lost here.
+      say "$(wc -w <<<"$pids") processes still running after ${STOP_GRACE}s; sending SIGKILL"
       # shellcheck disable=SC2086
       kill -KILL $pids 2>/dev/null || true
     fi
   fi
-  rm -f "$f"
+  for name in "$@"; do rm -f "$STATE_DIR/$name.sid"; done
 }
 
 port_in_use() {  # something is listening on 127.0.0.1:$1 (or on all interfaces)
@@ -288,9 +295,7 @@ cmd_down() {
   done
   local t0=$SECONDS
   [[ -d "$STATE_DIR" ]] || { say "nothing to stop ($STATE_DIR does not exist)"; return 0; }
-  stop_component worker
-  stop_component head
-  stop_component mlflow
+  stop_components worker head mlflow
   # Job drivers run in their own session (Ray's JobSupervisor uses start_new_session); Ray kills
   # them within ~1 s of their supervisor's death. Catch any straggler that still names our
   # temp dir on its command line.
