@@ -106,7 +106,7 @@ class ImageEvaluator(Evaluator):
             "feature_net_test_accuracy": "n/a" if acc is None else f"{acc:.4f}",
             "reference": f"{src} {ds.info.get('split', '?')} split",
             "n_real": str(n_real), "n_fake": str(self.n_fake), "seed": str(seed),
-            "kid": f"{self.kid.subsets} subsets of {self.kid.subset_size}", "prdc_k": str(prdc_k)}
+            "kid": f"subsets={self.kid.subsets}, subset_size={self.kid.subset_size}", "prdc_k": str(prdc_k)}
 
     def fd_only(self, fake: torch.Tensor) -> float:
         """FD alone (cheap: no KID/PRDC), same protocol as ``__call__``."""

@@ -1,0 +1,107 @@
+"""FD/KID/classifier score: closed form on Gaussians, calibration with our feature nets, protocol."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from gan_core.config import DataConfig
+from gan_core.data import build_dataset
+from gan_core.errors import GanConfigError
+from gan_core.metrics import make_evaluator
+from gan_core.metrics.calibration import fd_calibration
+from gan_core.metrics.features import WEIGHTS_DIR, FeatureNet, build_extractor, shipped_nets
+from gan_core.metrics.image import classifier_score, frechet_distance, kid_with, make_kid
+
+
+def closed_form_fd(mu1, s1, mu2, s2):
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_fd_of_two_gaussian_sample_sets_matches_closed_form():
+    g = torch.Generator().manual_seed(0)
+    a1, a2 = torch.randn(4, 4, generator=g, dtype=torch.float64), torch.randn(4, 4, generator=g, dtype=torch.float64)
+    mu1, mu2 = torch.zeros(4, dtype=torch.float64), torch.tensor([1.0, 0.5, -1.0, 0.0], dtype=torch.float64)
+    n = 40_000
+    x = torch.randn(n, 4, generator=g, dtype=torch.float64) @ a1.T + mu1
+    y = torch.randn(n, 4, generator=g, dtype=torch.float64) @ a2.T + mu2
+    want = closed_form_fd(mu1.numpy(), (a1 @ a1.T).numpy(), mu2.numpy(), (a2 @ a2.T).numpy())
+    assert want > 5
+    assert frechet_distance(x, y) == pytest.approx(want, rel=0.02)
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_shipped_feature_nets_and_their_recorded_accuracy():
+    nets = shipped_nets()
+    assert set(nets) >= {"digits", "mnist5k"}
+    for domain, meta in nets.items():
+        assert meta["test_accuracy"] >= 0.95, domain
+        state = torch.load(WEIGHTS_DIR / meta["file"], weights_only=True)
+        FeatureNet(**meta["arch"]).load_state_dict(state)
+    # the recorded accuracy is the accuracy of the committed file on the fixed test split
+    te = build_dataset(DataConfig(name="digits", split="test"))
+    x, y = te.all()
+    ev = make_evaluator(te, seed=0)
+    r = ev(x, y)
+    assert r["cond_acc"] == pytest.approx(nets["digits"]["test_accuracy"], abs=6e-5)
+    assert r["fd"] == pytest.approx(0.0, abs=1e-6) and r["precision"] == r["recall"] == 1.0
+
+
+def test_digits_calibration_floor_noise_and_blur_are_monotone():
+    cal = fd_calibration("digits", seed=0)
+    noise = [cal["noise"][s] for s in (0.05, 0.1, 0.2, 0.5)]
+    blur = [cal["blur"][s] for s in (0.5, 1.0, 2.0)]
+    assert 0 < cal["floor"] < 15
+    # sigma = 0.05 (in [0, 1] units) is below the resolution of the floor: within 3% of it
+    assert noise == sorted(noise) and noise[0] == pytest.approx(cal["floor"], rel=0.03)
+    assert cal["floor"] < noise[1] and noise[-1] > 10 * cal["floor"]
+    assert [cal["floor"], *blur] == sorted([cal["floor"], *blur]) and blur[-1] > 10 * cal["floor"]
+    p = cal["protocol"]
+    assert p["n_real"] == p["n_fake"] == "359" and p["reference"] == "digits test split"
+
+
+def test_mnist5k_calibration_and_resized_input():
+    cal = fd_calibration("mnist5k", seed=0, noise=(0.1, 0.5), blur=(1.0,))
+    assert 0 < cal["floor"] < cal["noise"][0.1] < cal["noise"][0.5]
+    assert cal["floor"] < cal["blur"][1.0]
+    # a model trained at 32x32 is evaluated by the same net (inputs resized to 28x28)
+    te32 = build_dataset(DataConfig(name="mnist5k", split="test", image_size=32))
+    ev = make_evaluator(te32, n_fake=1000, seed=0)
+    assert ev.fd_only(te32.all()[0]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_evaluator_protocol_n_and_errors(tmp_path):
+    te = build_dataset(DataConfig(name="digits", split="test"))
+    ev = make_evaluator(te, n_fake=200, seed=1)
+    assert (ev.primary, ev.mode) == ("fd", "min")
+    for key in ("feature_network", "feature_net_test_accuracy", "reference", "n_real", "n_fake", "seed"):
+        assert key in ev.protocol
+    assert ev.protocol["n_fake"] == "200" and ev.protocol["n_real"] == "359"
+    with pytest.raises(GanConfigError, match="expected shape"):
+        ev(torch.zeros(199, 1, 8, 8))
+    assert np.isnan(ev(torch.full((200, 1, 8, 8), float("nan")))["fd"])
+    with pytest.raises(GanConfigError, match="feature_weights.*does not exist"):
+        build_extractor("digits", tmp_path / "pt_inception.pth")
+    with pytest.raises(GanConfigError, match="feature_weights.*no shipped feature network"):
+        build_extractor("cifar10", None)
+    # a user CNN trained with scripts/train_feature_net.py --out: weights + sidecar JSON
+    shutil.copy(WEIGHTS_DIR / "digits.pt", tmp_path / "mine.pt")
+    (tmp_path / "mine.json").write_text(json.dumps(shipped_nets()["digits"]))
+    assert build_extractor("cifar10", tmp_path / "mine.pt").num_features == 64
+
+
+def test_classifier_score_and_kid_bounds():
+    assert classifier_score(torch.zeros(100, 10)) == pytest.approx(1.0)
+    confident = torch.eye(10).repeat(10, 1) * 50
+    assert classifier_score(confident) == pytest.approx(10.0, rel=1e-6)
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 8, generator=g, dtype=torch.float64)
+    kid = make_kid(real, n_fake=300, subset_size=100)
+    near, _ = kid_with(kid, torch.randn(300, 8, generator=g, dtype=torch.float64), seed=0)
+    far, std = kid_with(kid, torch.randn(300, 8, generator=g, dtype=torch.float64) + 1, seed=0)
+    assert abs(near) < 0.05 < far and std > 0
+    assert kid_with(kid, real + 1, seed=3) == kid_with(kid, real + 1, seed=3)  # seeded subsets
