@@ -67,7 +67,8 @@ PY="$BIN_DIR/python"
 # environment's bin first so they resolve to the same installation as Ray itself.
 export PATH="$BIN_DIR:$PATH"
 
-RAY_TMP="$STATE_DIR/ray"
+RAY_TMP="$STATE_DIR/ray"            # head node's Ray temp dir
+RAY_TMP_WORKER="$STATE_DIR/ray-w"   # worker node's: see the note at `ray start --address` below
 LOG_DIR="$STATE_DIR/logs"
 MLFLOW_DIR="$STATE_DIR/mlflow"
 DASHBOARD_URL="http://127.0.0.1:$DASHBOARD_PORT"
@@ -254,12 +255,17 @@ cmd_up() {
   # The second raylet on the same host: its node-manager/object-manager ports are random by
   # default, but the dashboard agent's HTTP port defaults to a fixed 52365 (taken by the head's
   # agent), so it is set to 0 (random) on both nodes; worker ports likewise.
+  # Its own --temp-dir is required too, although it starts fine without one (it would then use
+  # the head's session dir): each node's runtime-env agent deletes a job's working_dir copy in
+  # <temp-dir>/session_*/runtime_resources when the last worker using it *on that node* exits.
+  # With one shared dir, an actor ending on the worker node deleted the directory the job driver
+  # on the head runs in (seen: `ganarena sweep` died with FileNotFoundError from os.getcwd()).
   say "starting worker node: $WORKER_CPUS CPU, $WORKER_GPUS GPU, resource node_worker"
   start_in_session worker "$LOG_DIR/worker.log" "$RAY_BIN" start \
       --address="127.0.0.1:$RAY_PORT" \
       --num-cpus="$WORKER_CPUS" --num-gpus="$WORKER_GPUS" --resources='{"node_worker": 1}' \
       --dashboard-agent-listen-port=0 --min-worker-port=0 --max-worker-port=0 \
-      --object-store-memory="$obj_bytes" --temp-dir="$RAY_TMP" --disable-usage-stats \
+      --object-store-memory="$obj_bytes" --temp-dir="$RAY_TMP_WORKER" --disable-usage-stats \
     || { cmd_down >/dev/null 2>&1 || true; die "worker node failed to start; see $LOG_DIR/worker.log"; }
 
   wait_until "dashboard" probe ok "$DASHBOARD_URL/api/version" \
@@ -300,9 +306,9 @@ cmd_down() {
   # them within ~1 s of their supervisor's death. Catch any straggler that still names our
   # temp dir on its command line.
   local left
-  left="$(pgrep -f -- "--temp-dir=$RAY_TMP" || true)"
+  left="$( (pgrep -f -- "--temp-dir=$RAY_TMP( |$)"; pgrep -f -- "--temp-dir=$RAY_TMP_WORKER( |$)") || true)"
   if [[ -n "$left" ]]; then
-    say "killing $(wc -w <<<"$left") leftover processes of $RAY_TMP"
+    say "killing $(wc -w <<<"$left") leftover processes of $STATE_DIR"
     # shellcheck disable=SC2086
     kill -KILL $left 2>/dev/null || true
   fi

@@ -217,7 +217,7 @@ def test_servers_bind_loopback_and_token_is_required(cluster):
 
 
 JOB_SCRIPT = """
-import json, os
+import json, os, time
 import mlflow
 import ray
 
@@ -232,6 +232,21 @@ def where():
 
 placed = ray.get([where.options(resources={"node_head": 0.5}).remote(),
                   where.options(resources={"node_worker": 0.5}).remote()])
+
+
+@ray.remote(num_cpus=0.5, resources={"node_worker": 0.5})
+class Short:
+    def ping(self):
+        return True
+
+
+# Regression: an actor that ends on the worker node must not delete the working_dir copy the
+# driver runs in (it did when both nodes shared one Ray temp dir).
+short = Short.remote()
+ray.get(short.ping.remote())
+ray.kill(short)
+time.sleep(3)
+assert os.path.isfile(os.path.join(os.getcwd(), "script.py")), "working_dir deleted under the driver"
 mlflow.set_experiment("cluster-smoke")
 with mlflow.start_run(run_name=os.environ["SMOKE_RUN_NAME"]):
     mlflow.log_params({"head_node": placed[0]["node_id"], "worker_node": placed[1]["node_id"]})
