@@ -1,0 +1,227 @@
+"""``ganarena sample`` and ``ganarena evaluate``: look at a trained generator after the fact.
+
+The source is a checkpoint file or an MLflow run (id, or the run name given to ``ganarena train``),
+whose ``checkpoints/best.pt`` or ``checkpoints/latest.pt`` artifact is downloaded to a temporary
+folder. The trainer is rebuilt from the config stored in the checkpoint and samples come from the
+EMA generator, with a fixed seed, so the same command gives the same output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_core.build import build_trainer
+from gan_core.checkpoint import checkpoint_config, load_checkpoint, restore
+from gan_core.config import GanConfig
+from gan_core.errors import GanConfigError
+from gan_core.models import DataSpec
+from gan_core.step import GANTrainer
+from pipeline.tracking import TAG_NAME, resolve_tracking_uri
+
+WHICH = ("best", "latest")
+EXTENSIONS = {".png": "image grid (images) or scatter plot (2-D toy data)",
+              ".npy": "array of the samples ((N, 2) for toy data, (N, C, H, W) images, (N, L) token ids)",
+              ".txt": "decoded sentences (text data)"}
+DEFAULT_N = {"toy": 2500, "image": 64, "text": 50}
+
+
+# ----------------------------------------------------------------------------- resolving the source
+
+
+def _looks_like_path(source: str) -> bool:
+    return os.sep in source or source.endswith((".pt", ".pth")) or source.startswith(".")
+
+
+def _find_run(client: Any, source: str) -> Any | None:
+    """The run with id ``source``, else the newest run named ``source`` (tag ganarena.name / run name)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(source)
+    except MlflowException:
+        pass
+    exps = [e.experiment_id for e in client.search_experiments()]
+    if not exps:
+        return None
+    for flt in (f"tags.`{TAG_NAME}` = '{source}'", f"attributes.run_name = '{source}'"):
+        runs = client.search_runs(exps, flt, max_results=1, order_by=["attributes.start_time DESC"])
+        if runs:
+            return runs[0]
+    return None
+
+
+@contextlib.contextmanager
+def resolve_checkpoint(source: str | Path, which: str, workdir: Path,
+                       tracking_uri: str | None) -> Iterator[tuple[Path, str]]:
+    """Yield (local checkpoint path, description); MLflow artifacts live in a temp dir for the duration."""
+    if which not in WHICH:
+        raise GanConfigError("--which", f"got {which!r}", WHICH)
+    src = str(source)
+    if Path(src).is_file():
+        yield Path(src), f"checkpoint {src}"
+        return
+    if Path(src).exists():
+        raise GanConfigError("source", f"{src} is a folder, not a checkpoint file",
+                             "a checkpoint .pt file or an MLflow run id")
+    if _looks_like_path(src):
+        raise GanConfigError("source", f"checkpoint file {src} not found", "a checkpoint .pt file or an MLflow run id")
+    uri = resolve_tracking_uri(tracking_uri, workdir)
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        # never create an empty database as a side effect of a lookup
+        raise GanConfigError("source", f"{src!r} is not a file and there is no MLflow database at {uri}",
+                             "a checkpoint .pt file, or a run id with --workdir/--tracking-uri of its training")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    try:
+        run = _find_run(client, src)
+    except Exception as e:  # noqa: BLE001 - server/database errors have many types
+        raise GanConfigError("--tracking-uri", f"cannot query MLflow at {uri} ({type(e).__name__})") from None
+    if run is None:
+        raise GanConfigError("source", f"no MLflow run with id or name {src!r} at {uri}",
+                             "a run id printed by `ganarena train` / shown by `ganarena ui`, or a checkpoint file")
+    run_id = run.info.run_id
+    try:
+        have = sorted(Path(f.path).name for f in client.list_artifacts(run_id, "checkpoints"))
+    except Exception:  # noqa: BLE001
+        have = []
+    if f"{which}.pt" not in have:
+        allowed = [h[:-3] for h in have if h.endswith(".pt")] or "none: the run logged no checkpoint yet"
+        raise GanConfigError("--which", f"run {run_id} has no checkpoints/{which}.pt", allowed)
+    import mlflow.artifacts
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with tempfile.TemporaryDirectory(prefix="ganarena-ckpt-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"checkpoints/{which}.pt",
+                                                        dst_path=tmp, tracking_uri=uri)
+        except Exception as e:  # noqa: BLE001
+            raise GanConfigError("source", f"cannot download checkpoints/{which}.pt of run {run_id} "
+                                 f"({type(e).__name__})") from None
+        yield Path(local), f"MLflow run {run_id} ({run.info.run_name}), checkpoints/{which}.pt"
+
+
+def load_trainer(path: Path) -> tuple[GANTrainer, GanConfig, DataSpec, int]:
+    """Rebuild the trainer of a checkpoint on CPU: (trainer, config, data spec, step)."""
+    payload = load_checkpoint(path)
+    cfg, spec = checkpoint_config(payload)
+    trainer = build_trainer(cfg, spec)
+    restore(trainer, payload, restore_rng=False)
+    return trainer, cfg, spec, trainer.step
+
+
+def _samples(trainer: GANTrainer, n: int, seed: int) -> torch.Tensor:
+    """``n`` samples from G_ema with a fixed seed, leaving the caller's RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return trainer.sample(n)
+
+
+def _check_n(n: int | None, minimum: int = 1) -> None:
+    if n is not None and n < minimum:
+        raise GanConfigError("--n", f"must be >= {minimum}, got {n}")
+
+
+# ----------------------------------------------------------------------------- writing atomically
+
+
+@contextlib.contextmanager
+def _atomic(out: Path) -> Iterator[Path]:
+    """A temp path beside ``out`` (same suffix, so writers pick the format) renamed onto it on success."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _dataset(cfg: GanConfig) -> Any:
+    from gan_core.data import build_dataset
+
+    return build_dataset(cfg.data, seed=cfg.seed)
+
+
+def _write(fake: torch.Tensor, cfg: GanConfig, spec: DataSpec, out: Path, title: str) -> None:
+    import numpy as np
+
+    ext = out.suffix.lower()
+    kind = spec.kind
+    if ext == ".txt":
+        if kind != "text":
+            raise GanConfigError("--out", f".txt is for text data, this generator makes {kind} samples",
+                                 [".png", ".npy"])
+        ds = _dataset(cfg)
+        decode = getattr(ds, "decode", None)
+        if decode is None:
+            raise GanConfigError("--out", f"dataset {ds.name!r} cannot decode tokens to text", [".npy"])
+        lines = decode(fake)
+        with _atomic(out) as tmp:
+            tmp.write_text("\n".join(lines) + "\n")
+    elif ext == ".npy":
+        arr = fake.argmax(-1).numpy() if kind == "text" else fake.numpy()
+        with _atomic(out) as tmp, open(tmp, "wb") as f:
+            np.save(f, arr)
+    else:  # .png
+        from pipeline.artifacts import grid_png, scatter_png
+
+        if kind == "text":
+            raise GanConfigError("--out", "text samples cannot be drawn as a picture", [".txt", ".npy"])
+        with _atomic(out) as tmp:
+            if kind == "toy":
+                info = _dataset(cfg).info
+                info = info if "centres" in info else info.get("source_info", {})
+                scatter_png(fake, tmp, info.get("centres"), title)
+            else:
+                grid_png(fake, tmp, n=len(fake))
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def sample_command(source: str | Path, out: Path, n: int | None, which: str, workdir: Path,
+                   tracking_uri: str | None) -> str:
+    """Write ``n`` samples of the source's generator to ``out`` (.png, .npy or .txt); returns a report line."""
+    out = Path(out)
+    if out.suffix.lower() not in EXTENSIONS:
+        raise GanConfigError("--out", f"unsupported file type {out.suffix or '(none)'!r} in {out}", list(EXTENSIONS))
+    if out.exists() and out.is_dir():
+        raise GanConfigError("--out", f"{out} is a folder", "a file path ending in .png, .npy or .txt")
+    _check_n(n)
+    with resolve_checkpoint(source, which, workdir, tracking_uri) as (path, what):
+        trainer, cfg, spec, step = load_trainer(path)
+    count = n if n is not None else DEFAULT_N.get(spec.kind, 64)
+    fake = _samples(trainer, count, cfg.seed)
+    _write(fake, cfg, spec, out, f"{cfg.name} step {step}")
+    return (f"[ganarena] wrote {count} samples {tuple(fake.shape[1:])} of {cfg.name!r} (step {step}, "
+            f"{'EMA generator' if trainer.G_ema is not None else 'generator'}) from {what} to {out}")
+
+
+def evaluate_command(source: str | Path, n: int | None, which: str, workdir: Path,
+                     tracking_uri: str | None) -> str:
+    """Score the source's generator on the run's evaluation reference; the numbers come with their protocol."""
+    from gan_core.metrics import make_evaluator
+    from pipeline.runner import eval_reference
+
+    _check_n(n, 2)
+    with resolve_checkpoint(source, which, workdir, tracking_uri) as (path, what):
+        trainer, cfg, _, step = load_trainer(path)
+    ev = make_evaluator(eval_reference(cfg), n_fake=n or cfg.train.eval_samples, seed=cfg.seed)
+    fake = _samples(trainer, ev.n_fake, cfg.seed)
+    result = {k: float(v) for k, v in ev(fake).items()}
+    head = (f"[ganarena] {cfg.name!r} step {step} ({'EMA generator' if trainer.G_ema is not None else 'generator'}) "
+            f"from {what}")
+    body = "\n".join(f"  {k:<14} {v:.6g}" for k, v in result.items())
+    proto = "\n".join(f"  {k:<26} {v}" for k, v in ev.protocol.items())
+    return (f"{head}\nmetrics (primary: {ev.primary}, {'higher' if ev.mode == 'max' else 'lower'} is better):\n"
+            f"{body}\nprotocol:\n{proto}\n{ev.describe(result)}")
