@@ -103,6 +103,8 @@ def run(job: Job, session) -> dict[str, float]:
         log.params(flatten(to_dict(cfg)))
         log.tags({"git_commit": git_commit(), "dataset": ds.name, "workers": world, **job.tags,
                   **{f"protocol.{k}": v for k, v in evaluator.protocol.items()}})
+    if log is not None and ckpt_dir is not None:  # visible in the UI: where this attempt picked up
+        log.tags({"ganarena.resumed_from_step": trainer.step})
     t = cfg.train
     progress = _Progress(t.steps, t.batch_size, t.n_critic, job.quiet or not lead)
     last: dict[str, float] = {}
@@ -135,7 +137,11 @@ def run(job: Job, session) -> dict[str, float]:
             return False
         metrics: dict[str, float] = {}
         if do_eval and lead:
-            fake = tr.sample(t.eval_samples)
+            # Own RNG stream: only rank 0 evaluates, and drawing from the training RNG here would
+            # desynchronise rank 0's noise from the other ranks' (2 workers would no longer == 1).
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(cfg.seed * 7919 + step + 1)
+                fake = tr.sample(t.eval_samples)
             metrics = {k: float(v) for k, v in evaluator(fake).items()}
             score = metrics[evaluator.primary]
             improved = best is None or (score < best if evaluator.mode == "min" else score > best)

@@ -40,7 +40,6 @@ def prepare_experiment(uri: str, experiment: str, workdir: Path) -> str:
 
     An unreachable server or unwritable database is a GanConfigError naming the URI.
     """
-    import mlflow
     from mlflow.tracking import MlflowClient
 
     if uri.startswith("sqlite:///"):
@@ -53,7 +52,8 @@ def prepare_experiment(uri: str, experiment: str, workdir: Path) -> str:
             raise GanConfigError("--workdir", f"{db.parent} is not writable")
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-    mlflow.set_tracking_uri(uri)
+    # no mlflow.set_tracking_uri here: it also sets $MLFLOW_TRACKING_URI, which would send the
+    # next in-process run with another --workdir to this database
     client = MlflowClient(uri)
     try:
         exp = client.get_experiment_by_name(experiment)

@@ -8,12 +8,11 @@ run id to the workers. A rerun with the same name resumes the same Ray run and t
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gan_core.build import build_trainer, spec_of
+from gan_core.build import build_trainer
 from gan_core.config import GanConfig, to_dict
 from gan_core.data import build_dataset
 from gan_core.errors import GanConfigError
@@ -145,7 +144,6 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
             logging_config=ray.train.LoggingConfig(log_level="INFO" if verbose else "WARNING")),
         datasets=datasets,
     )
-    os.environ.setdefault("MLFLOW_TRACKING_URI", uri)
     try:
         result = trainer.fit()
     except Exception as e:
