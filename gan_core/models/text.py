@@ -41,6 +41,8 @@ class GumbelLSTMGenerator(nn.Module):
         self.start = nn.Parameter(torch.zeros(embed_dim))  # learned start-of-sequence input
         self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
         self.out = nn.Linear(hidden, vocab)
+        for p in self.parameters():  # SeqGAN's N(0, 0.1) init: MLE reaches the published 9.04 (9.38 with
+            nn.init.normal_(p, 0.0, 0.1)  # torch's defaults, whose N(0, 1) embedding overfits sooner)
         self.beta = 1.0
 
     def set_progress(self, progress: float) -> None:
