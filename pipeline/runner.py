@@ -21,7 +21,7 @@ from gan_core.build import build_trainer, spec_of
 from gan_core.checkpoint import load_checkpoint, restore, save_checkpoint
 from gan_core.config import GanConfig, flatten, from_dict, to_dict
 from gan_core.data import build_dataset
-from gan_core.loop import BatchStream, DivergedError, fit
+from gan_core.loop import DivergedError, fit
 from gan_core.metrics import make_evaluator
 from gan_core.noise import ShardedNoise
 from pipeline.artifacts import save_samples
@@ -73,7 +73,7 @@ class _Progress:
     def line(self, step: int, m: dict[str, float], sps: float, quality: str) -> None:
         if self.quiet:
             return
-        eta = (self.total - step) * self.batch * self.n_critic / sps if sps == sps and sps > 0 else float("nan")
+        eta = (self.total - step) * self.batch * self.n_critic / sps if math.isfinite(sps) and sps > 0 else float("nan")
         print(f"[ganarena] step {step}/{self.total} d={m['d_loss']:.3f} g={m['g_loss']:.3f} "
               f"pen={m['penalty']:.3g} {quality} {sps:,.0f} samples/s ETA {eta:.0f}s", flush=True)
 
@@ -166,6 +166,8 @@ def run(job: Job, session) -> dict[str, float]:
         if log is not None:
             log.drop_unflushed()
             log.tags({"ganarena.status": "diverged", "ganarena.reason": str(e)[:500]})
+        if evaluator is not None:  # a diverged trial scores the worst value, so searchers move away
+            last[evaluator.primary] = -1e9 if evaluator.mode == "max" else 1e9
         last.update({"diverged": 1.0})
         session.report({**last, "diverged": 1.0, "step": trainer.step}, None)
         if log is not None:

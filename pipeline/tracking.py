@@ -29,7 +29,7 @@ def resolve_tracking_uri(uri: str | None, workdir: Path) -> str:
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         return f"sqlite:///{(workdir / 'mlflow.db').resolve()}"
-    if uri.startswith("sqlite:///") or uri.startswith(("http://", "https://", "postgresql", "mysql")):
+    if uri.startswith(("sqlite:///", "http://", "https://", "postgresql", "mysql")):
         return uri
     raise GanConfigError("--tracking-uri", f"unsupported MLflow URI {uri!r}",
                          ["sqlite:///ABS/PATH.db", "http://HOST:PORT", "postgresql://..."])
@@ -99,13 +99,16 @@ class RunLogger:
         self.uri, self.run_id = uri, run_id
         self.client = MlflowClient(uri)
         self._buffer: list[Any] = []
+        # Steps already in the run (a restarted worker or trial): never log a step twice.
+        self._floor = {k: max((m.step for m in self.client.get_metric_history(run_id, k)), default=-1)
+                       for k in self.client.get_run(run_id).data.metrics}
 
     def metrics(self, values: dict[str, float], step: int) -> None:
         """Buffer metrics for ``step``; written by ``flush``."""
         from mlflow.entities import Metric
 
         ts = int(time.time() * 1000)
-        self._buffer += [Metric(k, float(v), ts, step) for k, v in values.items()]
+        self._buffer += [Metric(k, float(v), ts, step) for k, v in values.items() if step > self._floor.get(k, -1)]
 
     def flush(self) -> None:
         """Write buffered metrics in batches of 1000 (MLflow's log_batch limit)."""

@@ -1,0 +1,245 @@
+"""``ganarena sweep``: Ray Tune + Optuna search over losses/penalties, then seed re-runs, then a report.
+
+Phase 1 (search): OptunaSearch with a define-by-run space (the penalty weight exists only when a
+penalty is chosen; TPE multivariate+group for the branches) and ASHA stopping on the quality
+metric. Phase 2 (fair comparison): the best configuration of each loss and of each penalty is
+re-run with S seeds at the full budget. Every trial is an MLflow child run of one parent run.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from gan_core.config import to_dict
+from gan_core.errors import GanConfigError
+from gan_core.metrics import EVALUATORS
+from pipeline.experiment import Experiment
+from pipeline.sweep_space import Space, apply_params, label_of
+from pipeline.tracking import TAG_NAME, find_run, prepare_experiment, resolve_tracking_uri
+
+ROLE = "ganarena.role"
+
+
+def primary_metric(kind: str) -> tuple[str, str]:
+    """The headline metric and its direction for a data kind (toy: modes_hq/max, image: fd/min, ...)."""
+    factory = EVALUATORS[kind]
+    return factory.primary, factory.mode
+
+
+def _trial(config: dict[str, Any]) -> None:
+    """One Tune trial: a child MLflow run training one configuration (in-process or via TorchTrainer)."""
+    from ray import tune
+
+    from pipeline.runner import Job, run
+    from pipeline.sessions import TuneSession
+    from pipeline.tracking import find_run
+
+    ctx = config["ctx"]
+    params = config.get("run", {}).get("params") or {k: v for k, v in config.items() if k != "ctx"}
+    seed_index = config.get("run", {}).get("seed_index")
+    gan = apply_params(ctx["base"], params, seed_index)
+    label = label_of(params) + (f" seed {seed_index}" if seed_index is not None else "")
+    trial_id = tune.get_context().get_trial_id()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(ctx["uri"])
+    existing = find_run(ctx["uri"], ctx["exp_id"], f"{ctx['sweep']}/{trial_id}")
+    if existing is not None:
+        run_id = existing.info.run_id
+        client.update_run(run_id, status="RUNNING")
+    else:
+        tags = {TAG_NAME: f"{ctx['sweep']}/{trial_id}", ROLE: "child", "mlflow.parentRunId": ctx["parent"],
+                "ganarena.phase": "seed" if seed_index is not None else "search", "ganarena.trial_id": trial_id,
+                "ganarena.sweep": ctx["sweep"], "loss": params["loss"], "penalty": params["penalty"],
+                "ganarena.config_label": label_of(params)}
+        if seed_index is not None:
+            tags["ganarena.seed_index"] = str(seed_index)
+        run_id = client.create_run(ctx["exp_id"], run_name=label, tags=tags).info.run_id
+    job = Job(gan=gan, name=label, tracking_uri=ctx["uri"], run_id=run_id, log_model=seed_index is not None,
+              threads=ctx["threads"], quiet=True)
+    if ctx["workers"] > 1:
+        _run_trainer(job, ctx)
+    else:
+        run(job, TuneSession())
+
+
+def _run_trainer(job: Any, ctx: dict[str, Any]) -> None:
+    """A multi-worker trial launches its own TorchTrainer (Train V2) and forwards its reports to Tune."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+    from ray.tune import get_context
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from pipeline.train import _worker_loop
+
+    trainer = TorchTrainer(
+        _worker_loop, train_loop_config={"job": dataclasses.asdict(job)},
+        scaling_config=ray.train.ScalingConfig(num_workers=ctx["workers"],
+                                               resources_per_worker={"CPU": ctx["cpus_per_worker"]}),
+        run_config=ray.train.RunConfig(name=f"{ctx['sweep']}-{get_context().get_trial_id()}",
+                                       storage_path=ctx["storage"], callbacks=[TuneReportCallback()],
+                                       logging_config=ray.train.LoggingConfig(log_level="WARNING")),
+    )
+    trainer.fit()
+
+
+def _tuner(path: Path, trainable: Any, resume: bool, make: Any) -> Any:
+    from ray import tune
+
+    if resume and tune.Tuner.can_restore(str(path)):
+        return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False,
+                                  restart_errored=False)
+    return make()
+
+
+def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None, tracking_uri: str | None = None,
+          storage_path: str | None = None, resume: bool = False, verbose: bool = False) -> dict[str, Any]:
+    """Run (or with ``resume`` finish) sweep ``name``; returns the ranking table, report dir, parent run id."""
+    from pipeline.train import check_config
+
+    ds = check_config(exp.gan)
+    metric, mode = primary_metric(ds.kind)
+    sw = exp.sweep
+    uri = resolve_tracking_uri(tracking_uri, workdir)
+    from pipeline.rayctl import alive_nodes, init_ray
+
+    resources = init_ray(address, verbose)
+    cpus = resources.get("CPU", 1.0)
+    from pipeline.train import Placement, storage_for
+
+    storage = storage_for(Placement(storage_path=storage_path), workdir, alive_nodes())
+    exp_id = prepare_experiment(uri, name, workdir)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    parent = find_run(uri, exp_id, name, f"tags.`{ROLE}` = 'parent'")
+    if parent is not None and not resume:
+        raise GanConfigError("--name", f"sweep {name!r} already exists (MLflow run {parent.info.run_id})",
+                             ["--resume to finish it", "another --name"])
+    if parent is None and resume:
+        raise GanConfigError("--resume", f"no sweep named {name!r} to resume in {uri}")
+    if parent is None:
+        parent_id = client.create_run(exp_id, run_name=f"sweep {name}", tags={TAG_NAME: name, ROLE: "parent",
+                                      "ganarena.metric": metric, "ganarena.mode": mode}).info.run_id
+        from pipeline.tracking import RunLogger
+
+        RunLogger(uri, parent_id).params({f"sweep.{k}": v for k, v in dataclasses.asdict(sw).items()}
+                                         | {"base.steps": exp.gan.train.steps, "base.data": exp.gan.data.name})
+    else:
+        parent_id = parent.info.run_id
+        client.update_run(parent_id, status="RUNNING")
+
+    if sw.workers_per_trial > 1:
+        concurrent = sw.max_concurrent or max(1, int(cpus // sw.workers_per_trial))
+        per_worker = min(1.0, cpus / (concurrent * sw.workers_per_trial))
+        trial_resources = {"cpu": 0.01}
+    else:
+        concurrent = sw.max_concurrent or max(1, int(cpus // sw.cpus_per_trial))
+        per_worker = sw.cpus_per_trial
+        trial_resources = {"cpu": sw.cpus_per_trial}
+    base = to_dict(exp.gan)
+    base["train"]["ckpt_every"] = base["train"]["eval_every"]  # every report carries the metric and a checkpoint
+    ctx = {"base": base, "uri": uri, "exp_id": exp_id, "parent": parent_id, "sweep": name,
+           "workers": sw.workers_per_trial, "cpus_per_worker": per_worker, "storage": storage,
+           "threads": max(1, int(per_worker))}
+    from ray import tune
+
+    trainable = tune.with_resources(_trial, trial_resources)
+    n_evals = math.ceil(exp.gan.train.steps / exp.gan.train.eval_every)
+
+    def make_search() -> Any:
+        from optuna.samplers import TPESampler
+        from ray.tune.schedulers import ASHAScheduler
+        from ray.tune.search.optuna import OptunaSearch
+
+        searcher = OptunaSearch(space=Space(sw, ctx), metric=metric, mode=mode,
+                                sampler=TPESampler(multivariate=True, group=True, seed=exp.gan.seed))
+        asha = ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode, max_t=max(n_evals, 1),
+                             grace_period=min(sw.grace_evals, max(n_evals, 1)), reduction_factor=sw.reduction_factor)
+        return tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, scheduler=asha,
+                                                                  num_samples=sw.trials,
+                                                                  max_concurrent_trials=concurrent),
+                          run_config=_run_config(f"{name}-search", storage, verbose))
+
+    search = _tuner(Path(storage) / f"{name}-search", trainable, resume, make_search).fit()
+    search_rows = _finish_children(client, search, metric, exp.gan.train.steps)
+
+    runs = _seed_runs(search_rows, metric, mode, sw.seeds)
+    from pipeline.report import write_report
+
+    if runs:
+        def make_seeds() -> Any:
+            return tune.Tuner(trainable, param_space={"ctx": ctx, "run": tune.grid_search(runs)},
+                              tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+                              run_config=_run_config(f"{name}-seeds", storage, verbose))
+
+        seeds = _tuner(Path(storage) / f"{name}-seeds", trainable, resume, make_seeds).fit()
+        _finish_children(client, seeds, metric, exp.gan.train.steps)
+    out = write_report(uri, exp_id, parent_id, workdir / "reports" / name)
+    client.set_terminated(parent_id, "FINISHED")
+    return {**out, "parent_run_id": parent_id}
+
+
+def _run_config(name: str, storage: str, verbose: bool) -> Any:
+    from ray import tune
+
+    return tune.RunConfig(name=name, storage_path=storage, verbose=1 if verbose else 0,
+                          failure_config=tune.FailureConfig(max_failures=0),
+                          checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
+
+
+def _finish_children(client: Any, grid: Any, metric: str, steps: int) -> list[dict[str, Any]]:
+    """Give every child run its final status (completed / pruned / diverged / error); none stays RUNNING."""
+    rows = []
+    for res in grid:
+        m = res.metrics or {}
+        trial_id = m.get("trial_id") or Path(res.path).name
+        child = _child_by_trial(client, trial_id)
+        if m.get("diverged"):
+            status, mlflow_status = "diverged", "FAILED"
+        elif res.error is not None:
+            status, mlflow_status = "error", "FAILED"
+        elif m.get("step", 0) < steps:
+            status, mlflow_status = "pruned", "KILLED"
+        else:
+            status, mlflow_status = "completed", "FINISHED"
+        if child is not None:
+            client.set_tag(child.info.run_id, "ganarena.status", status)
+            if res.error is not None:
+                client.set_tag(child.info.run_id, "ganarena.reason", str(res.error)[:500])
+            if child.info.status == "RUNNING" or client.get_run(child.info.run_id).info.status == "RUNNING":
+                client.set_terminated(child.info.run_id, mlflow_status)
+        cfg = res.config or {}
+        params = cfg.get("run", {}).get("params") or {k: v for k, v in cfg.items() if k != "ctx"}
+        rows.append({"trial_id": trial_id, "status": status, "params": params, "score": m.get(metric),
+                     "child": child.info.run_id if child else None})
+    return rows
+
+
+def _child_by_trial(client: Any, trial_id: str) -> Any:
+    runs = client.search_runs(_all_experiments(client), f"tags.`ganarena.trial_id` = '{trial_id}'", max_results=1)
+    return runs[0] if runs else None
+
+
+def _all_experiments(client: Any) -> list[str]:
+    return [e.experiment_id for e in client.search_experiments()]
+
+
+def _seed_runs(rows: list[dict[str, Any]], metric: str, mode: str, seeds: int) -> list[dict[str, Any]]:
+    """The best configuration of each loss and of each penalty, each with ``seeds`` seed indices."""
+    ok = [r for r in rows if r["status"] in ("completed", "pruned") and r["score"] is not None
+          and math.isfinite(r["score"])]
+    sign = -1.0 if mode == "max" else 1.0
+    best: dict[str, dict[str, Any]] = {}
+    for key in ("loss", "penalty"):
+        for r in sorted(ok, key=lambda r: sign * r["score"]):
+            tag = f"{key}={r['params'][key]}"
+            best.setdefault(tag, r)
+    unique: dict[str, dict[str, Any]] = {}
+    for r in best.values():
+        unique.setdefault(label_of(r["params"]), r)
+    return [{"params": copy.deepcopy(r["params"]), "seed_index": i} for r in unique.values() for i in range(seeds)]

@@ -1,0 +1,65 @@
+"""The sweep's search space as an Optuna define-by-run function, and how sampled params apply to a config."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pipeline.experiment import SweepConfig
+
+
+class Space:
+    """Define-by-run space: the penalty weight is sampled only when a penalty is chosen.
+
+    Returns the constants every trial needs (``ctx``: base config, MLflow ids) as the trial's
+    extra config entries. A class, not a closure, because Tune pickles the searcher to resume.
+    """
+
+    def __init__(self, sw: SweepConfig, ctx: dict[str, Any]):
+        self.sw, self.ctx = sw, ctx
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        sw = self.sw
+        trial.suggest_categorical("loss", sw.losses)
+        penalty = trial.suggest_categorical("penalty", sw.penalties)
+        if penalty != "none":
+            trial.suggest_float("penalty_weight", sw.penalty_weight[0], sw.penalty_weight[1], log=True)
+        if sw.lr is not None:
+            trial.suggest_float("lr_g", sw.lr[0], sw.lr[1], log=True)
+            trial.suggest_float("lr_d", sw.lr[0], sw.lr[1], log=True)
+        if sw.beta1 is not None:
+            trial.suggest_categorical("beta1", sw.beta1)
+        if sw.n_critic is not None:
+            trial.suggest_categorical("n_critic", sw.n_critic)
+        return {"ctx": self.ctx}
+
+
+def apply_params(base: dict[str, Any], params: dict[str, Any], seed_index: int | None = None) -> dict[str, Any]:
+    """A copy of the base config dict with the sampled params (and a seed re-run's seed) applied."""
+    gan = copy.deepcopy(base)
+    gan["loss"]["name"] = params["loss"]
+    if gan["loss"]["name"] not in ("minimax", "ns"):
+        gan["loss"]["label_smoothing"] = 0.0
+    gan["penalty"]["name"] = params["penalty"]
+    gan["penalty"]["weight"] = float(params.get("penalty_weight", 0.0)) if params["penalty"] != "none" else 0.0
+    for key in ("lr_g", "lr_d"):
+        if key in params:
+            gan["optim"][key] = float(params[key])
+    if "beta1" in params:
+        for key in ("betas_g", "betas_d"):
+            gan["optim"][key] = [float(params["beta1"]), gan["optim"][key][1]]
+    if "n_critic" in params:
+        gan["train"]["n_critic"] = int(params["n_critic"])
+    if seed_index is not None:
+        gan["seed"] = int(base["seed"]) + 1 + int(seed_index)
+    return gan
+
+
+def label_of(params: dict[str, Any]) -> str:
+    """A readable name for a configuration, e.g. ``ns+r1(w=3.2)`` or ``wgan+none lr=2e-4``."""
+    text = f"{params['loss']}+{params['penalty']}"
+    if params["penalty"] != "none" and "penalty_weight" in params:
+        text += f"(w={params['penalty_weight']:.2g})"
+    extras = [f"{k}={params[k]:.2g}" for k in ("lr_g", "lr_d") if k in params]
+    extras += [f"{k}={params[k]}" for k in ("beta1", "n_critic") if k in params]
+    return text + (" " + " ".join(extras) if extras else "")
