@@ -109,6 +109,7 @@ class TrainConfig:
     eval_samples: int = 2500  # generated samples per evaluation
     mle_pretrain_steps: int = 0  # text generators: teacher-forced pretraining before the game
     gumbel_beta_max: float = 100.0  # text generators: final inverse temperature
+    inject_nan_at: int = 0  # testing aid: from this generator step on, D's loss is NaN (0 = off)
 
 
 @dataclass

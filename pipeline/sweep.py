@@ -18,7 +18,7 @@ from gan_core.config import to_dict
 from gan_core.errors import GanConfigError
 from gan_core.metrics import EVALUATORS
 from pipeline.experiment import Experiment
-from pipeline.sweep_space import Space, apply_params, label_of
+from pipeline.sweep_space import Space, apply_params, first_points, label_of
 from pipeline.tracking import TAG_NAME, find_run, prepare_experiment, resolve_tracking_uri
 
 ROLE = "ganarena.role"
@@ -39,11 +39,17 @@ def _trial(config: dict[str, Any]) -> None:
     from pipeline.tracking import find_run
 
     ctx = config["ctx"]
+    if not ctx.get("verbose"):
+        import logging
+
+        logging.getLogger("ray.train").setLevel(logging.WARNING)
     params = config.get("run", {}).get("params") or {k: v for k, v in config.items() if k != "ctx"}
     seed_index = config.get("run", {}).get("seed_index")
     gan = apply_params(ctx["base"], params, seed_index)
     label = label_of(params) + (f" seed {seed_index}" if seed_index is not None else "")
     trial_id = tune.get_context().get_trial_id()
+    if seed_index is None and ctx.get("nan_trial") == _trial_number(trial_id):
+        gan["train"]["inject_nan_at"] = gan["train"]["log_every"]
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(ctx["uri"])
@@ -65,6 +71,15 @@ def _trial(config: dict[str, Any]) -> None:
         _run_trainer(job, ctx)
     else:
         run(job, TuneSession())
+
+
+def _trial_number(trial_id: str) -> int | None:
+    """The 1-based creation number of this trial (its directory is <trainable>_<id>_<number>_<params>)."""
+    from ray import tune
+
+    tail = Path(tune.get_context().get_trial_dir()).name.split(f"{trial_id}_", 1)[-1]
+    head = tail.split("_", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def _run_trainer(job: Any, ctx: dict[str, Any]) -> None:
@@ -145,7 +160,8 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     base["train"]["ckpt_every"] = base["train"]["eval_every"]  # every report carries the metric and a checkpoint
     ctx = {"base": base, "uri": uri, "exp_id": exp_id, "parent": parent_id, "sweep": name,
            "workers": sw.workers_per_trial, "cpus_per_worker": per_worker, "storage": storage,
-           "threads": max(1, int(per_worker))}
+           "threads": max(1, int(per_worker)), "nan_trial": sw.nan_trial,
+           "verbose": verbose}
     from ray import tune
 
     trainable = tune.with_resources(_trial, trial_resources)
@@ -156,7 +172,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         from ray.tune.schedulers import ASHAScheduler
         from ray.tune.search.optuna import OptunaSearch
 
-        searcher = OptunaSearch(space=Space(sw, ctx), metric=metric, mode=mode,
+        searcher = OptunaSearch(space=Space(sw, ctx), metric=metric, mode=mode, points_to_evaluate=first_points(sw),
                                 sampler=TPESampler(multivariate=True, group=True, seed=exp.gan.seed))
         asha = ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode, max_t=max(n_evals, 1),
                              grace_period=min(sw.grace_evals, max(n_evals, 1)), reduction_factor=sw.reduction_factor)

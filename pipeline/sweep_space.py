@@ -63,3 +63,17 @@ def label_of(params: dict[str, Any]) -> str:
     extras = [f"{k}={params[k]:.2g}" for k in ("lr_g", "lr_d") if k in params]
     extras += [f"{k}={params[k]}" for k in ("beta1", "n_critic") if k in params]
     return text + (" " + " ".join(extras) if extras else "")
+
+
+def first_points(sw: SweepConfig) -> list[dict[str, Any]]:
+    """One starting point per loss (penalties rotated, weight at the range's geometric middle),
+    so every loss is tried even when the search budget is small."""
+    mid = (sw.penalty_weight[0] * sw.penalty_weight[1]) ** 0.5
+    points = []
+    for i, loss in enumerate(sw.losses):
+        penalty = sw.penalties[i % len(sw.penalties)]
+        point: dict[str, Any] = {"loss": loss, "penalty": penalty}
+        if penalty != "none":
+            point["penalty_weight"] = mid
+        points.append(point)
+    return points[: sw.trials]
