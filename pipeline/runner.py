@@ -93,6 +93,10 @@ def run(job: Job, session) -> dict[str, float]:
         payload = load_checkpoint(Path(ckpt_dir) / CKPT_FILE)
         position = restore(trainer, payload)
         best = payload["extra"].get("best")
+    if trainer.step == 0 and cfg.train.mle_pretrain_steps > 0 and ds.kind == "text":
+        from gan_core.text_mle import pretrain_trainer  # MLE before the game, as every text GAN does
+
+        pretrain_trainer(trainer, ds.ids, cfg.train.mle_pretrain_steps)
     torch.manual_seed(cfg.seed * 7919 + trainer.step)  # same noise on every rank (ShardedNoise)
     stream = session.stream(ds, cfg, position)
 
@@ -141,8 +145,15 @@ def run(job: Job, session) -> dict[str, float]:
             # desynchronise rank 0's noise from the other ranks' (2 workers would no longer == 1).
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(cfg.seed * 7919 + step + 1)
-                fake = tr.sample(t.eval_samples)
-            metrics = {k: float(v) for k, v in evaluator(fake).items()}
+                if ds.kind == "text":  # text metrics need the generator itself (NLL_test); samples = token ids
+                    from gan_core.text_mle import sample_tokens
+
+                    gen = tr.G_ema if tr.G_ema is not None else tr.G
+                    metrics = {k: float(v) for k, v in evaluator(gen).items()}
+                    fake = sample_tokens(gen, 50)
+                else:
+                    fake = tr.sample(t.eval_samples)
+                    metrics = {k: float(v) for k, v in evaluator(fake).items()}
             score = metrics[evaluator.primary]
             improved = best is None or (score < best if evaluator.mode == "min" else score > best)
             if improved:
