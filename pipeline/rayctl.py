@@ -8,6 +8,26 @@ from typing import Any
 
 from gan_core.errors import GanConfigError
 
+ADDRESS_FORMS = "auto, HOST:6379, ray://HOST:10001, or leave out for a local instance"
+PROBE_TIMEOUT_S = 5.0
+
+
+def _probe(address: str) -> None:
+    """Fail fast on an address nothing listens at: ``ray.init`` would retry the GCS for minutes."""
+    import socket
+
+    hostport = address.split("://", 1)[1] if address.startswith("ray://") else address
+    host, sep, port = hostport.rpartition(":")
+    if address in ("auto", "local") or not sep or "/" in hostport:
+        return  # Ray resolves these itself
+    if not port.isdigit():
+        raise GanConfigError("--address", f"bad port in {address!r}", ADDRESS_FORMS)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        raise GanConfigError("--address", f"cannot reach a Ray cluster at {address!r} "
+                             f"({e.strerror or type(e).__name__})", ADDRESS_FORMS) from None
+
 
 def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | None = None) -> dict[str, Any]:
     """Join ``address`` or start a local Ray sized for this machine; returns the cluster's resources.
@@ -25,6 +45,8 @@ def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | 
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import ray
 
+    if address:
+        _probe(address)
     if ray.is_initialized():
         return ray.cluster_resources()
     level = logging.INFO if verbose else logging.ERROR
@@ -38,7 +60,7 @@ def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | 
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise GanConfigError("--address", f"cannot reach a Ray cluster at {address!r} ({first})",
-                             "auto, HOST:6379, ray://HOST:10001, or leave out for a local instance") from None
+                             ADDRESS_FORMS) from None
     if not verbose:
         try:
             from ray.data import DataContext
