@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from gan_core.build import build_trainer
-from gan_core.config import GanConfig, to_dict
-from gan_core.data import build_dataset
+from gan_core.config import GanConfig, flatten, to_dict
+from gan_core.data import build_dataset, check_shape
 from gan_core.errors import GanConfigError
 from pipeline.runner import Job
-from pipeline.tracking import TAG_NAME, find_run, prepare_experiment, resolve_tracking_uri
+from pipeline.tracking import TAG_NAME, find_run, prepare_experiment, resolve_tracking_uri, safe_params
 
 
 @dataclass
@@ -40,6 +40,7 @@ def check_config(cfg: GanConfig) -> Any:
         if not cfg.data.root:
             raise GanConfigError("data.root", "the parquet dataset needs the folder of shards")
         ds = ShardInfo(read_meta(cfg.data.root))
+        check_shape(cfg.data, ds.name, ds.kind, ds.shape)
     else:
         ds = build_dataset(cfg.data, seed=cfg.seed)
     if cfg.data.conditional and ds.num_classes == 0:
@@ -51,12 +52,21 @@ def check_config(cfg: GanConfig) -> Any:
     return ds
 
 
-def size_workers(p: Placement, resources: dict[str, float]) -> tuple[float, int]:
-    """CPUs per worker (fractional when workers outnumber CPUs: never deadlock) and torch threads each."""
+def check_placement(p: Placement) -> None:
+    """The checks that need no cluster, run before Ray is started or joined."""
     if p.workers < 1:
         raise GanConfigError("--workers", f"must be >= 1, got {p.workers}")
     if p.gpus_per_worker < 0:
-        raise GanConfigError("--gpus-per-worker", "must be >= 0")
+        raise GanConfigError("--gpus-per-worker", f"must be >= 0, got {p.gpus_per_worker:g}")
+    if p.cpus_per_worker is not None and p.cpus_per_worker <= 0:
+        raise GanConfigError("--cpus-per-worker", f"must be > 0, got {p.cpus_per_worker:g}")
+    if p.max_failures < -1:
+        raise GanConfigError("--max-failures", f"must be >= 0 (or -1: retry forever), got {p.max_failures}")
+
+
+def size_workers(p: Placement, resources: dict[str, float]) -> tuple[float, int]:
+    """CPUs per worker (fractional when workers outnumber CPUs: never deadlock) and torch threads each."""
+    check_placement(p)
     gpus = resources.get("GPU", 0.0)
     if p.gpus_per_worker * p.workers > gpus:
         raise GanConfigError("--gpus-per-worker", f"{p.workers} workers x {p.gpus_per_worker} GPUs needs "
@@ -93,6 +103,7 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
           log_model: bool = True) -> dict[str, Any]:
     """Run (or resume) training ``name``; returns {'run_id', 'metrics', 'status', 'tracking_uri'}."""
     ds = check_config(cfg)
+    check_placement(placement)
     uri = resolve_tracking_uri(tracking_uri, workdir)
     from pipeline.rayctl import alive_nodes, init_ray
 
@@ -112,6 +123,7 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
         return {"run_id": existing.info.run_id, "metrics": existing.data.metrics, "status": "FINISHED",
                 "tracking_uri": uri}
     if existing is not None:
+        _check_resumable(existing, cfg, name)
         run_id = existing.info.run_id
         client.update_run(run_id, status="RUNNING")
         print(f"[ganarena] resuming {name!r} (MLflow run {run_id})")
@@ -153,6 +165,20 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     status = client.get_run(run_id).info.status
     return {"run_id": run_id, "metrics": dict(result.metrics or {}), "status": status, "tracking_uri": uri,
             "checkpoint": result.checkpoint.path if result.checkpoint else None}
+
+
+def _check_resumable(run: Any, cfg: GanConfig, name: str) -> None:
+    """A rerun of ``name`` resumes from its checkpoints: the data and models must be those it was started with.
+
+    Caught here, in the driver, because a checkpoint of another shape would fail in every worker
+    restart; the run's logged params are the record of what it was started with.
+    """
+    was = run.data.params
+    for key, value in safe_params(flatten(to_dict(cfg))).items():
+        if key.split(".", 1)[0] in ("data", "generator", "discriminator") and key in was and was[key] != value:
+            raise GanConfigError(key, f"run {name!r} (MLflow run {run.info.run_id}) was started with "
+                                 f"{key}={was[key]} and resuming it needs the same data and models, got {value}",
+                                 [was[key], "another --name for a new run"])
 
 
 def _end_if_running(client: Any, run_id: str, status: str) -> None:

@@ -64,6 +64,27 @@ DATASETS.update({
 })
 
 
+def check_shape(cfg: DataConfig, name: str, kind: str, shape: tuple[int, ...]) -> None:
+    """``data.channels`` / ``data.image_size`` must match what the dataset holds, never be silently ignored.
+
+    Builders apply both to images they decode; Parquet shards and non-image data cannot change
+    shape, so a config asking for another shape is an error naming the field and the shape there is.
+    """
+    if kind != "image":
+        for key in ("channels", "image_size"):
+            if getattr(cfg, key) is not None:
+                raise GanConfigError(f"data.{key}", f"dataset {name!r} holds {kind} samples of shape {tuple(shape)}, "
+                                     "not images", ["null"])
+        return
+    if cfg.channels is not None and shape[0] != cfg.channels:
+        raise GanConfigError("data.channels", f"got {cfg.channels}, but dataset {name!r} holds {shape[0]}-channel "
+                             f"images{' (Parquet shards keep the shape they were written with)' if cfg.name == 'parquet' else ''}",
+                             ["null", shape[0]])
+    if cfg.image_size is not None and tuple(shape[1:]) != (cfg.image_size, cfg.image_size):
+        raise GanConfigError("data.image_size", f"got {cfg.image_size}, but dataset {name!r} holds "
+                             f"{shape[1]}x{shape[2]} images", ["null", shape[1]])
+
+
 def build_dataset(cfg: DataConfig, seed: int = 0) -> GanDataset:
     """Build the dataset ``cfg.name`` for ``cfg.split``; toy data are sampled with ``seed``."""
     if cfg.name not in DATASETS:
@@ -71,9 +92,11 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> GanDataset:
     if cfg.split not in ("train", "test"):
         raise GanConfigError("data.split", f"got {cfg.split!r}", ["train", "test"])
     ds = DATASETS[cfg.name](cfg, seed)
+    check_shape(cfg, ds.name, ds.kind, tuple(ds.shape))
     if cfg.conditional and ds.num_classes == 0:
         raise GanConfigError("data.conditional", f"dataset {cfg.name!r} has no labels", [False])
     return ds
 
 
-__all__ = ["DATASETS", "GanDataset", "TensorGanDataset", "build_dataset", "decode_raw", "register_dataset"]
+__all__ = ["DATASETS", "GanDataset", "TensorGanDataset", "build_dataset", "check_shape", "decode_raw",
+           "register_dataset"]
