@@ -43,7 +43,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-        raise GanConfigError(str(path), f"not a readable checkpoint ({type(e).__name__})") from None
+        raise GanConfigError(str(path), f"not a readable checkpoint ({type(e).__name__})",
+                             "a .pt file written by ganarena: tensors and plain data, read with "
+                             "weights_only=True") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise GanConfigError(str(path), "not a GAN Arena checkpoint (missing format tag)", [FORMAT])
     return payload
@@ -62,5 +64,6 @@ def restore(trainer: GANTrainer, payload: dict[str, Any], restore_rng: bool = Tr
         trainer.load_state_dict(payload["trainer"], restore_rng=restore_rng)
     except (RuntimeError, KeyError, ValueError) as e:
         first = str(e).strip().splitlines()[0][:200]
-        raise GanConfigError("checkpoint", f"does not fit this model ({first})") from None
+        raise GanConfigError("checkpoint", f"does not fit this model ({first})",
+                             "a checkpoint of the same generator/discriminator config") from None
     return int(payload["stream_position"])

@@ -135,8 +135,12 @@ def _check_n(n: int | None, minimum: int = 1) -> None:
 @contextlib.contextmanager
 def _atomic(out: Path) -> Iterator[Path]:
     """A temp path beside ``out`` (same suffix, so writers pick the format) renamed onto it on success."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
+    except OSError as e:
+        raise GanConfigError("--out", f"cannot write {out}: {e.strerror or e}",
+                             "a file path in a writable folder") from None
     os.close(fd)
     try:
         yield Path(tmp)

@@ -49,8 +49,13 @@ def write_shards(ds: GanDataset, out_dir: str | Path, shard_size: int = 10_000,
         fields.insert(1, pa.field("y", pa.int64()))
     schema = pa.schema(fields, metadata={META_KEY: json.dumps(meta, default=str).encode()})
     n_shards = max(1, -(-len(ds) // shard_size))
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-shards-", dir=out))
+    created = not out.exists()  # removed again if writing fails: no empty shard folder left behind
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-shards-", dir=out))
+    except OSError as e:
+        raise GanConfigError("--out", f"cannot write shards to {out}: {e.strerror or e}",
+                             "a writable folder (created if missing)") from None
     try:
         names = []
         for s in range(n_shards):
@@ -70,6 +75,10 @@ def write_shards(ds: GanDataset, out_dir: str | Path, shard_size: int = 10_000,
         for n, p in zip(names, paths, strict=True):
             (tmp / n).replace(p)
         return paths
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
