@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): `python -m bench.run_all` writes bench/results/*.json and summary.md."""

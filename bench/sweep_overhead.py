@@ -1,0 +1,172 @@
+"""Sweep overhead: N toy trials via `ganarena sweep` vs a plain sequential Optuna loop, back to back.
+
+Both sides train the same kind of trial with the same function (``pipeline.runner.run``):
+  * sweep: ``ganarena sweep`` in a subprocess (own local Ray, Tune + OptunaSearch, MLflow child
+    runs, trials 1 CPU / 1 thread each, as many at once as the machine has cores). Only the SEARCH
+    phase is timed (command start -> last search trial's MLflow end time): the command always adds
+    seed re-runs of the best configurations afterwards (``--seeds 1``), and is interrupted with
+    SIGINT once the search trials have ended unless ``--full``.
+  * plain: optuna.create_study(TPESampler(multivariate=True, group=True, seed)) in this process,
+    the sweep's own define-by-run space and first points, ``run(Job, LocalSession())`` with no
+    MLflow, 1 torch thread, sequential. Timed from study creation (imports excluded).
+ASHA never stops a trial here (grace period = the number of evaluations), so both sides train
+every trial to the full budget.
+
+    .venv/bin/python -m bench.sweep_overhead [--trials 16] [--steps 600] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import REPO, clean_env, host, stats, write
+
+CONFIG = "configs/toy_ring.yaml"
+
+
+def overrides(steps: int) -> list[str]:
+    evals = max(1, steps // 2)
+    return [f"train.steps={steps}", f"train.eval_every={evals}", f"train.log_every={min(100, evals)}",
+            "sweep.grace_evals=2"]
+
+
+def _search_runs(uri: str, steps: int) -> list[tuple[float, float, float]]:
+    """(start, end, modes_hq) of the search trials that logged their final evaluation.
+
+    The end is the timestamp of the final step's metrics: Tune stops a trial at its last report,
+    so the MLflow run itself is only closed later, by the driver.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("bench")
+    if exp is None:
+        return []
+    out = []
+    for r in client.search_runs([exp.experiment_id], "tags.`ganarena.phase` = 'search'", max_results=1000):
+        final = [m for m in client.get_metric_history(r.info.run_id, "modes_hq") if m.step == steps]
+        if final:
+            out.append((r.info.start_time / 1000, final[0].timestamp / 1000, final[0].value))
+    return out
+
+
+def run_sweep(trials: int, steps: int, workdir: Path, full: bool = False) -> dict:
+    """One `ganarena sweep` subprocess; search-phase timings read back from its MLflow child runs.
+
+    Unless ``full``, the command is interrupted (SIGINT, as Ctrl-C) once all search trials have
+    ended: the seed re-runs that follow are not part of this figure and would double its cost.
+    """
+    sets = [a for o in overrides(steps) for a in ("--set", o)]
+    cmd = [str(REPO / ".venv" / "bin" / "ganarena"), "sweep", str(REPO / CONFIG), *sets, "--trials", str(trials),
+           "--seeds", "1", "--workdir", str(workdir), "--name", "bench"]
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    while proc.poll() is None:
+        time.sleep(3)
+        if not full and (workdir / "mlflow.db").exists() and len(_search_runs(uri, steps)) >= trials:
+            proc.send_signal(signal.SIGINT)
+            break
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    wall = time.time() - t0
+    search = _search_runs(uri, steps)
+    if len(search) != trials:
+        raise RuntimeError(f"expected {trials} finished search trials, got {len(search)} "
+                           f"(exit {proc.returncode}):\n{(err or '')[-3000:]}")
+    return {"search_wall_s": max(e for _, e, _ in search) - t0, "command_wall_s": wall if full else None,
+            "start_to_first_trial_s": min(s for s, _, _ in search) - t0,
+            "trial_durations_s": [e - s for s, e, _ in search], "best_modes_hq": max(v for _, _, v in search)}
+
+
+def run_plain(trials: int, steps: int) -> dict:
+    """Sequential Optuna loop over the same space and trial function, in this process, no MLflow."""
+    import optuna
+
+    from gan_core.config import to_dict
+    from pipeline.experiment import load_experiment
+    from pipeline.runner import Job, run
+    from pipeline.sessions import LocalSession
+    from pipeline.sweep_space import Space, apply_params, first_points
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    exp = load_experiment(REPO / CONFIG, [*overrides(steps), f"sweep.trials={trials}", "sweep.seeds=1"])
+    base = to_dict(exp.gan)
+    base["train"]["ckpt_every"] = base["train"]["eval_every"]  # as the sweep does
+    space, durations = Space(exp.sweep, {}), []
+
+    def objective(trial: optuna.Trial) -> float:
+        space(trial)
+        job = Job(gan=apply_params(base, trial.params), name=f"t{trial.number}", threads=1, quiet=True,
+                  log_model=False)
+        t = time.perf_counter()
+        last = run(job, LocalSession())
+        durations.append(time.perf_counter() - t)
+        return last["modes_hq"]
+
+    t0 = time.perf_counter()
+    sampler = optuna.samplers.TPESampler(multivariate=True, group=True, seed=exp.gan.seed)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    for point in first_points(exp.sweep):
+        study.enqueue_trial(point)
+    study.optimize(objective, n_trials=trials)
+    return {"wall_s": time.perf_counter() - t0, "trial_durations_s": durations, "best_modes_hq": study.best_value}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--full", action="store_true", help="let each sweep finish its seed re-runs and report")
+    args = ap.parse_args()
+    import warnings
+
+    warnings.filterwarnings("ignore", module="optuna")
+    sweeps, plains = [], []
+    for i in range(args.repeats):
+        with tempfile.TemporaryDirectory(prefix="ganarena-bench-sweep-") as tmp:
+            sweeps.append(run_sweep(args.trials, args.steps, Path(tmp), args.full))
+        plains.append(run_plain(args.trials, args.steps))
+        s, p = sweeps[-1], plains[-1]
+        print(f"#{i}: sweep search {s['search_wall_s']:.1f} s (first trial after {s['start_to_first_trial_s']:.0f} s), "
+              f"plain Optuna {p['wall_s']:.1f} s, ratio {s['search_wall_s'] / p['wall_s']:.3f}", flush=True)
+    ratios = [s["search_wall_s"] / p["wall_s"] for s, p in zip(sweeps, plains, strict=True)]
+    overhead = [(s["search_wall_s"] - sum(p["trial_durations_s"])) / args.trials
+                for s, p in zip(sweeps, plains, strict=True)]
+    in_sweep = [statistics.mean(s["trial_durations_s"]) - statistics.mean(p["trial_durations_s"])
+                for s, p in zip(sweeps, plains, strict=True)]
+    result = {
+        "host": host(),
+        "protocol": (f"{args.trials} trials of {CONFIG} (MLP 3x128, batch 256, {args.steps} G steps, 2 evals of "
+                     f"2500 samples) over the sweep's default space (5 losses x 5 penalties + weight); "
+                     f"sweep = `ganarena sweep --seeds 1` subprocess, search phase only, trials 1 CPU/1 thread, "
+                     f"concurrent up to the core count, MLflow on; plain = sequential optuna TPE "
+                     f"(multivariate, group) + pipeline.runner.run + LocalSession, 1 thread, no MLflow, "
+                     f"imports excluded; pairs back to back, {args.repeats} repeats"),
+        "trials": args.trials, "steps": args.steps,
+        "ratio_sweep_over_plain": stats(ratios),
+        "per_trial_overhead_s": stats(overhead),
+        "per_trial_overhead_definition": "(sweep search wall - sum of the plain loop's trial times) / trials",
+        "in_sweep_trial_minus_plain_trial_s": stats(in_sweep),
+        "sweep_search_wall_s": stats([s["search_wall_s"] for s in sweeps]),
+        "sweep_start_to_first_trial_s": stats([s["start_to_first_trial_s"] for s in sweeps]),
+        "plain_wall_s": stats([p["wall_s"] for p in plains]),
+        "runs": {"sweep": sweeps, "plain": plains},
+    }
+    print(f"ratio {stats(ratios)['median']:.3f} (target <= 0.6); per-trial overhead "
+          f"{stats(overhead)['median']:.2f} s; wrote {write('sweep_overhead', result)}")
+
+
+if __name__ == "__main__":
+    main()
