@@ -1,0 +1,131 @@
+"""Data path: Ray Data Parquet reading and in-memory batches vs the DCGAN's consumption rate (mnist5k).
+
+Per repeat, back to back, in one process with one consumer (= one Train worker):
+  * parquet: shards from ``ganarena data prepare mnist5k`` -> ray.data.read_parquet ->
+    iter_batches(batch_format="numpy") -> gan_core.data.parquet.decode_batch, a new iterator per
+    epoch as pipeline.sessions.RayDataStream does (so per-epoch pipeline start-up is included);
+  * memory: gan_core.loop.BatchStream over the in-memory GanDataset;
+  * model: GANTrainer.train_step of configs/mnist5k_dcgan.yaml on pre-drawn batches, 1 torch thread.
+Figure: data samples/s / model samples/s (target >= 3: the data path is never the bottleneck).
+
+    .venv/bin/python -m bench.data_path [--repeats 3] [--epochs 2] [--steps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import REPO, clean_env, host, stats, write
+
+CONFIG = "configs/mnist5k_dcgan.yaml"
+
+
+def parquet_rate(ds, meta: dict, batch: int, epochs: int) -> tuple[float, float]:
+    """samples/s over whole epochs (a new iterator each, as RayDataStream does) and mean s to each epoch's first batch."""
+    from gan_core.data.parquet import decode_batch
+
+    n, waits, t = 0, [], time.perf_counter()
+    for _ in range(epochs):
+        t_epoch = time.perf_counter()
+        for i, cols in enumerate(ds.iter_batches(batch_size=batch, batch_format="numpy", drop_last=True)):
+            if i == 0:
+                waits.append(time.perf_counter() - t_epoch)
+            x, _ = decode_batch(cols, meta)
+            n += x.shape[0]
+    return n / (time.perf_counter() - t), sum(waits) / len(waits)
+
+
+def memory_rate(gan_ds, batch: int, epochs: int) -> float:
+    from gan_core.loop import BatchStream
+
+    stream = BatchStream(gan_ds, batch, seed=0)
+    steps = epochs * stream.per_epoch
+    t = time.perf_counter()
+    for _ in range(steps):
+        stream.next()
+    return steps * batch / (time.perf_counter() - t)
+
+
+def model_rate(cfg, gan_ds, steps: int) -> float:
+    from gan_core.build import build_trainer, spec_of
+    from gan_core.loop import BatchStream
+
+    trainer = build_trainer(cfg, spec_of(gan_ds))
+    stream = BatchStream(gan_ds, cfg.train.batch_size, seed=0)
+    n_critic = cfg.train.n_critic
+    batches = [[stream.next() for _ in range(n_critic)] for _ in range(steps + 3)]
+    for b in batches[:3]:  # warm-up
+        trainer.train_step(b)
+    t = time.perf_counter()
+    for b in batches[3:]:
+        trainer.train_step(b)
+    float(trainer.step)
+    return steps * cfg.train.batch_size * n_critic / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2, help="epochs of 5,000 samples per data measurement")
+    ap.add_argument("--steps", type=int, default=30, help="timed DCGAN steps per model measurement")
+    args = ap.parse_args()
+    import os
+
+    os.environ.update(clean_env(RAY_DATA_DISABLE_PROGRESS_BARS="1"))
+    os.environ.pop("RAY_ADDRESS", None)
+    import ray
+    import torch
+
+    from gan_core.data import build_dataset
+    from gan_core.data.parquet import read_meta
+    from pipeline.experiment import load_experiment
+    from pipeline.rayctl import init_ray
+
+    torch.set_num_threads(1)
+    cfg = load_experiment(REPO / CONFIG).gan
+    batch = cfg.train.batch_size
+    gan_ds = build_dataset(cfg.data, seed=cfg.seed)
+    with tempfile.TemporaryDirectory(prefix="ganarena-bench-data-") as tmp:
+        shards = Path(tmp) / "shards"
+        subprocess.run([str(REPO / ".venv" / "bin" / "ganarena"), "data", "prepare", "mnist5k", "--out", str(shards),
+                        "--shard-size", "1000"], check=True, cwd=REPO, env=clean_env(), capture_output=True)
+        meta = read_meta(shards)
+        init_ray(num_cpus=2)
+        ds = ray.data.read_parquet(str(shards))
+        parquet_rate(ds, meta, batch, 1)  # warm-up: Ray Data workers and imports
+        materialized = ds.materialize()  # what-if: blocks kept in the object store, no re-read per epoch
+        pq, first, mat, mem, model = [], [], [], [], []
+        for i in range(args.repeats):
+            rate, wait = parquet_rate(ds, meta, batch, args.epochs)
+            pq.append(rate)
+            first.append(wait)
+            mat.append(parquet_rate(materialized, meta, batch, args.epochs)[0])
+            mem.append(memory_rate(gan_ds, batch, args.epochs))
+            model.append(model_rate(cfg, gan_ds, args.steps))
+            print(f"#{i}: parquet {pq[-1]:,.0f}/s (first batch after {wait:.1f} s), materialized {mat[-1]:,.0f}/s, "
+                  f"memory {mem[-1]:,.0f}/s, DCGAN step {model[-1]:,.0f} samples/s", flush=True)
+        ray.shutdown()
+    result = {
+        "host": host(),
+        "protocol": (f"mnist5k (5,000 x 1x28x28 uint8), batch {batch}, one consumer process; parquet = 5 shards "
+                     f"of 1,000 rows, local Ray (2 CPUs), iter_batches numpy + decode_batch, new iterator per epoch, "
+                     f"{args.epochs} epochs per measurement after a warm-up epoch; memory = BatchStream.next; "
+                     f"model = GANTrainer.train_step of {CONFIG} (ns, no penalty, EMA), 1 torch thread, "
+                     f"{args.steps} steps after 3 warm-up; the three back to back, {args.repeats} repeats"),
+        "parquet_samples_per_s": stats(pq), "parquet_s_to_first_batch_per_epoch": stats(first),
+        "parquet_materialized_samples_per_s": stats(mat), "memory_samples_per_s": stats(mem),
+        "dcgan_consumption_samples_per_s": stats(model),
+        "ratio_parquet_over_consumption": stats([a / b for a, b in zip(pq, model, strict=True)]),
+        "ratio_materialized_over_consumption": stats([a / b for a, b in zip(mat, model, strict=True)]),
+        "ratio_memory_over_consumption": stats([a / b for a, b in zip(mem, model, strict=True)]),
+    }
+    r = result["ratio_parquet_over_consumption"]["median"]
+    print(f"parquet / DCGAN consumption = {r:.1f}x (target >= 3); wrote {write('data_path', result)}")
+
+
+if __name__ == "__main__":
+    main()
