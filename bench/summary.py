@@ -1,0 +1,121 @@
+"""bench/results/*.json -> one markdown table (figure, value, min/median/max, target, protocol) and the README section."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+START, END = "<!-- perf:start -->", "<!-- perf:end -->"
+ANCHOR = "## Security defaults"
+
+
+def _mmm(s: dict[str, float] | None, fmt: str = "{:.3g}") -> str:
+    if not s:
+        return "-"
+    return " / ".join(fmt.format(s[k]) for k in ("min", "median", "max")) + (f" (n={s['n']})" if "n" in s else "")
+
+
+def _met(ok: bool | None) -> str:
+    return "-" if ok is None else ("met" if ok else "**missed**")
+
+
+def _load(r: dict[str, Any]) -> str:
+    h = r.get("host", {})
+    la = h.get("loadavg_start")
+    code = h.get("commit", "")
+    if h.get("uncommitted_code"):
+        code += " + uncommitted " + ", ".join(h["uncommitted_code"])
+    mode = f"; {r['suite_mode']}" if r.get("suite_mode") else ""
+    return (f" [{h.get('cpus', '?')} CPUs, load {la[0]:.0f}" if la else " [") + (f", code {code}" if code else "") \
+        + mode + "]"
+
+
+def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, str, str]]:
+    """(figure, value, min/median/max, target, met, protocol) for every result file present."""
+    out = []
+    if r := results.get("train_overhead"):
+        for name, c in r.get("cases", {}).items():
+            rp = c["ratio_per_pair"]
+            out.append((f"Step overhead {name} (ganarena train / plain)", f"{rp['median']:.3f}", _mmm(rp), ">= 0.95",
+                        _met(rp["median"] >= 0.95), f"{c['config']} {' '.join(c['overrides'])}; {r['method']}"
+                        + _load(r)))
+            first, init = c["start_to_first_step_s"]["median"], r["ray_init_alone_s"]["median"]
+            out.append((f"Start-up {name}: first step - ray.init alone", f"{first - init:.1f} s",
+                        _mmm(c["start_to_first_step_s"], "{:.1f}") + " s to first step", "<= 15 s more",
+                        _met(first - init <= 15), f"ray.init alone median {init:.1f} s; same runs" + _load(r)))
+    if r := results.get("sweep_overhead"):
+        s = r["ratio_sweep_over_plain"]
+        out.append(("Sweep wall time (ganarena sweep / plain Optuna loop)", f"{s['median']:.2f}", _mmm(s),
+                    "<= 0.6", _met(s["median"] <= 0.6), r["protocol"] + _load(r)))
+        o = r["per_trial_overhead_s"]
+        out.append(("Sweep per-trial overhead", f"{o['median']:.1f} s", _mmm(o, "{:.1f}"), "-", "-",
+                    r["per_trial_overhead_definition"] + f"; command start to first trial "
+                    f"{r['sweep_start_to_first_trial_s']['median']:.0f} s" + _load(r)))
+    if r := results.get("data_path"):
+        q = r["ratio_parquet_over_consumption"]
+        out.append(("Data path: Ray Data Parquet / DCGAN consumption", f"{q['median']:.1f}x", _mmm(q), ">= 3x",
+                    _met(q["median"] >= 3), f"parquet {r['parquet_samples_per_s']['median']:,.0f} samples/s, "
+                    f"in-memory {r['memory_samples_per_s']['median']:,.0f}, DCGAN "
+                    f"{r['dcgan_consumption_samples_per_s']['median']:,.0f}; " + r["protocol"] + _load(r)))
+    if r := results.get("quality"):
+        for pair, e in r.get("grid25", {}).items():
+            if "modes" not in e:
+                out.append((f"grid25 {pair}", f"diverged {e['diverged']}/{e['seeds']}", "-", "-", "-", r["protocol"]))
+                continue
+            best = pair == r.get("best")
+            met = r.get("target_met") if best else None
+            out.append((f"grid25 {pair}: modes / % HQ" + (" (best)" if best else ""),
+                        f"{e['modes']['mean']:.1f} / {e['hq_percent']['mean']:.1f}%",
+                        _mmm(e["modes"], "{:.0f}") + " modes; " + _mmm(e["hq_percent"], "{:.1f}") + " % HQ",
+                        ">= 24.5 / >= 93% (PacGAN4 24.8 / 93.6%, GAN 17.3 / 94.8%)", _met(met),
+                        r["protocol"] + f"; diverged {e['diverged']}/{e['seeds']}; G steps "
+                        f"{e['steps']['median']:.0f}" + _load(r)))
+        for loss, e in r.get("mnist5k_fd", {}).items():
+            if "fd" in e:
+                out.append((f"mnist5k FD {loss}", f"{e['fd']['mean']:.2f}", _mmm(e["fd"]), "-", "-",
+                            r["mnist5k_protocol"] + _load(r)))
+    if r := results.get("text_oracle"):
+        m = r.get("gan_selected") or r["gan_final"]
+        out.append(("Text: SeqGAN oracle NLL_oracle / NLL_test (GAN)", f"{m['nll_oracle']:.3f} / {m['nll_test']:.3f}",
+                    "-", "published MLE 9.038, SeqGAN 8.736", "-",
+                    f"MLE {r['mle']['1.0']['nll_oracle']:.3f} / {r['mle']['1.0']['nll_test']:.3f}; bench/text_oracle.py"))
+    else:
+        out.append(("Text: SeqGAN oracle", "not run by this suite run", "-", "-", "-",
+                    ("`python bench/text_oracle.py ../shared/data/seqgan_oracle.npz --out bench/results/text_oracle.json` "
+                    "(30 CPU-min); measured numbers in docs/text.md")))
+    if r := results.get("gpu"):
+        for name, m in r.get("models", {}).items():
+            for v, e in m.items():
+                if isinstance(e, dict) and "images_per_s" in e:
+                    ratio = f" ({e['ratio_vs_fp32']['median']:.2f}x fp32)" if "ratio_vs_fp32" in e else ""
+                    out.append((f"GPU {name} {v}", f"{e['images_per_s']['median']:,.0f} img/s{ratio}",
+                                _mmm(e["images_per_s"], "{:,.0f}"), "-", "-", r["protocol"] + f" [{r['host'].get('gpu')}]"))
+    else:
+        out.append(("GPU figures", "not measured (no GPU in the run)", "-", "-", "-", "`bash bench/gpu.sh` on a GPU host"))
+    return out
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    """The markdown table; cells are escaped so a protocol's `|` cannot break the table."""
+    head = ["figure", "value (median)", "min / median / max", "target", "target met", "protocol"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows(results):
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |")
+    note = ("Generated by `python -m bench.run_all` from bench/results/*.json (do not edit by hand). Every ratio is "
+            "two runs made back to back in one invocation; the load average at the start and the code measured are "
+            "in brackets.\n\n")
+    return note + "\n".join(lines) + "\n"
+
+
+def update_readme(readme: Path, table: str) -> None:
+    """Replace what is between the perf markers (adding them before ``## Security defaults`` if missing)."""
+    text = readme.read_text() if readme.exists() else ""
+    block = f"{START}\n## Performance\n\n{table}\n{END}"
+    if START in text and END in text:
+        new = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, count=1, flags=re.DOTALL)
+    elif ANCHOR in text:
+        new = text.replace(ANCHOR, f"{block}\n\n{ANCHOR}", 1)
+    else:
+        new = text.rstrip("\n") + f"\n\n{block}\n"
+    readme.write_text(new)
