@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
+
+if TYPE_CHECKING:
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
 
 
 class Identity(nn.Module):
@@ -30,6 +33,8 @@ class Identity(nn.Module):
 
 def make_fd(real: torch.Tensor) -> FrechetInceptionDistance:
     """A torchmetrics FID object holding the real statistics (kept across ``reset``)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance  # lazy: ~10 s to import on a loaded 2-CPU box
+
     fd = FrechetInceptionDistance(feature=Identity(real.shape[1]), reset_real_features=False)
     fd.update(real.double(), real=True)
     return fd
@@ -53,6 +58,8 @@ def make_kid(real: torch.Tensor, n_fake: int, subsets: int = 100, subset_size: i
     When one subset holds both whole sets every subset gives the same (permutation-invariant)
     unbiased MMD, so a single subset is computed and kid_std is 0.
     """
+    from torchmetrics.image.kid import KernelInceptionDistance
+
     size = min(subset_size, len(real), n_fake)
     if size == len(real) == n_fake:
         subsets = 1
