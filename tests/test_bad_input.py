@@ -1,0 +1,281 @@
+"""Bad input through the `ganarena` CLI: exit status 2, one stderr line naming the field and what is
+allowed, and nothing half-written (no MLflow database or run, no Ray storage, no output file or shard folder).
+
+Most cases fail in the config/data/model checks that `train` and `sweep` run before Ray or MLflow are
+touched, so they run in-process in well under a second. The few that need a cluster (GPUs, MLflow
+reachability, an unwritable workdir, resuming a run with another model) join the session's one Ray
+instance (``ray_local``). Two cases run as real subprocesses to prove the process exit status.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+TOY = str(REPO / "configs" / "toy_ring.yaml")
+DIGITS = str(REPO / "configs" / "digits_dcgan_ns_r1.yaml")
+TEXT = str(REPO / "configs" / "text_oracle_small.yaml")
+TINY = {"name": "tiny", "data": {"name": "ring8", "n_samples": 256},
+        "generator": {"arch": "mlp", "z_dim": 2, "width": 16, "depth": 1},
+        "discriminator": {"arch": "mlp", "width": 16, "depth": 1}, "train": {"steps": 2, "batch_size": 16}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_ambient_tracking_uri():
+    """MLflow must be found through --workdir / --tracking-uri only, never the developer's environment."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory) -> Path:
+    """Broken inputs, made once: folders, corpora, Parquet shards, oracle weights, checkpoints."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gan_core.build import build_trainer, spec_of
+    from gan_core.checkpoint import save_checkpoint
+    from gan_core.config import DataConfig, load_config
+    from gan_core.data import build_dataset
+    from gan_core.data.parquet import write_shards
+    from gan_core.data.text import LSTMOracle
+
+    a = tmp_path_factory.mktemp("assets")
+    (a / "syntax.yaml").write_text("name: x\ndata: {name: ring8\n")  # unclosed flow mapping
+    (a / "empty_images").mkdir()
+    (a / "empty.txt").write_text("\n   \n\n")
+    (a / "corrupt").mkdir()
+    (a / "corrupt" / "shard-00000-of-00001.parquet").write_bytes(b"PAR1 this is not parquet")
+    (a / "foreign").mkdir()  # a valid Parquet file, but not one of ours: other columns, no metadata
+    pq.write_table(pa.table({"pixels": [1, 2, 3]}), a / "foreign" / "shard-00000-of-00001.parquet")
+    write_shards(build_dataset(DataConfig(name="digits", split="test")), a / "digits_shards")  # (1, 8, 8)
+    shapes = LSTMOracle.shapes(100, 8, 8)
+    arrays = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+    arrays["Ui"] = np.zeros((8, 9), np.float32)  # should be (hidden, hidden) = (8, 8)
+    np.savez(a / "oracle.npz", **arrays)
+    (a / "bad_image").mkdir()
+    (a / "bad_image" / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (a / "a_file").write_text("a file where a folder is needed")
+    (a / "junk.pt").write_bytes(b"not a checkpoint at all")
+    torch.save({"state_dict": {"weight": torch.zeros(2)}}, a / "foreign.pt")  # someone else's torch file
+    cfg = load_config(TINY)
+    trainer = build_trainer(cfg, spec_of(build_dataset(cfg.data)))
+    good = save_checkpoint(a / "good.pt", trainer, spec_of(build_dataset(cfg.data)), 0)
+    payload = torch.load(good, weights_only=True)
+    payload["config"]["generator"]["width"] = 32  # the config says 32 units, the weights have 16
+    torch.save(payload, a / "other_shape.pt")
+    return a
+
+
+def _run(argv: list[str], capsys) -> tuple[int, list[str]]:
+    capsys.readouterr()
+    rc = main(argv)
+    return rc, capsys.readouterr().err.strip().splitlines()
+
+
+def _assert_one_line(rc: int, err: list[str], command: str, field: str, allowed: str) -> None:
+    assert rc == 2, (rc, err)
+    assert len(err) == 1, err
+    assert err[0].startswith(f"ganarena {command}: error: ") and field in err[0], err[0]
+    assert allowed in err[0], err[0]  # what would have been accepted
+
+
+def _assert_no_mlflow_state(workdir: Path) -> None:
+    """Nothing of a run: no database, no artifacts, no Ray storage, no report."""
+    assert not workdir.exists(), sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*"))
+
+
+# (command line, field named in the message, a piece of what is allowed/expected). {a} = assets folder.
+CASES = {
+    "unknown loss": (["train", TOY, "--set", "loss.name=wasserstein"], "loss.name", "'hinge'"),
+    "unknown penalty": (["train", TOY, "--set", "penalty.name=gp"], "penalty.name", "'wgan-gp'"),
+    "unknown generator": (["train", TOY, "--set", "generator.arch=unet"], "generator.arch", "dcgan"),
+    "unknown discriminator": (["train", TOY, "--set", "discriminator.arch=vit"], "discriminator.arch",
+                              "patchgan"),
+    "unknown dataset": (["train", TOY, "--set", "data.name=imagenet"], "data.name", "mnist5k"),
+    "negative weight": (["train", TOY, "--set", "penalty.weight=-1"], "penalty.weight", ">= 0"),
+    "non-numeric weight": (["train", TOY, "--set", "penalty.weight=lots"], "penalty.weight",
+                           "expected a number"),
+    "non-numeric lr": (["train", TOY, "--set", "optim.lr_g=fast"], "optim.lr_g", "expected a number"),
+    "image size a conv G cannot produce": (["train", DIGITS, "--set", "data.image_size=36"], "data.image_size",
+                                           "8, 16, 28, 32, 64"),
+    "channels on 1-channel Parquet shards": (["train", DIGITS, "--set", "data.name=parquet", "--set",
+                                              "data.root={a}/digits_shards", "--set", "data.channels=3"],
+                                             "data.channels", "allowed: null, 1"),
+    "image size on Parquet shards": (["train", DIGITS, "--set", "data.name=parquet", "--set",
+                                      "data.root={a}/digits_shards", "--set", "data.image_size=16"],
+                                     "data.image_size", "allowed: null, 8"),
+    "channels on 2-D toy data": (["train", TOY, "--set", "data.channels=1"], "data.channels", "allowed: null"),
+    "conv model on toy data": (["train", TOY, "--set", "generator.arch=dcgan"], "generator.arch", "mlp"),
+    "missing dataset path": (["train", DIGITS, "--set", "data.name=imagefolder", "--set", "data.root={a}/nope"],
+                             "data.root", "does not exist"),
+    "empty image folder": (["train", DIGITS, "--set", "data.name=imagefolder", "--set",
+                            "data.root={a}/empty_images"], "data.root", ".png"),
+    "corrupt Parquet": (["train", DIGITS, "--set", "data.name=parquet", "--set", "data.root={a}/corrupt"],
+                        "data.root", "not a readable Parquet file"),
+    "Parquet of another schema": (["train", DIGITS, "--set", "data.name=parquet", "--set",
+                                   "data.root={a}/foreign"], "data.root", "write_shards"),
+    "YAML syntax error": (["train", "{a}/syntax.yaml"], "syntax.yaml", "line 3"),
+    "missing config file": (["train", "{a}/nope.yaml"], "nope.yaml", "not found"),
+    "unknown config key": (["train", TOY, "--set", "train.stepz=5"], "train.stepz", "steps"),
+    "wrong type (int)": (["train", TOY, "--set", "train.steps=many"], "train.steps", "expected an integer"),
+    "wrong type (bool)": (["train", TOY, "--set", "data.conditional=3"], "data.conditional", "true or false"),
+    "wrong type (pair)": (["train", TOY, "--set", "optim.betas_g=0.5"], "optim.betas_g", "list of 2 numbers"),
+    "n_critic < 1": (["train", TOY, "--set", "train.n_critic=0"], "train.n_critic", ">= 1"),
+    "label smoothing with wgan": (["train", TOY, "--set", "loss.name=wgan", "--set", "loss.label_smoothing=0.1"],
+                                  "loss.label_smoothing", "minimax, ns"),
+    "empty text corpus": (["train", TEXT, "--set", "data.name=textfile", "--set", "data.root={a}/empty.txt"],
+                          "data.root", "no non-empty lines"),
+    "oracle file with wrong shapes": (["train", TEXT, "--set", "data.name=oracle-npz", "--set",
+                                       "data.root={a}/oracle.npz"], "oracle.npz:Ui", "expected shape (8, 8)"),
+    "--workers 0": (["train", TOY, "--workers", "0"], "--workers", ">= 1"),
+    "--set without =": (["train", TOY, "--set", "loss.name"], "--set", "key=value"),
+    "--set into a non-section": (["train", TOY, "--set", "seed.x=1"], "--set seed.x", "not a section"),
+    "--set value not YAML": (["train", TOY, "--set", "loss.name=[ns"], "--set loss.name", "cannot parse"),
+    "sweep: unknown loss": (["sweep", TOY, "--set", "sweep.losses=[ns,wasserstein]"], "sweep.losses", "hinge"),
+    "sweep: --trials 0": (["sweep", TOY, "--trials", "0"], "sweep.trials", ">= 1"),
+    "sweep: resume an unknown name": (["sweep", TOY, "--resume", "--name", "ghost"], "--resume", "ghost"),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", list(CASES))
+def test_train_and_sweep_refuse_before_anything_exists(case, assets, tmp_path, capsys) -> None:
+    argv, field, allowed = CASES[case]
+    workdir = tmp_path / "w"
+    rc, err = _run([a.replace("{a}", str(assets)) for a in argv] + ["--workdir", str(workdir)], capsys)
+    _assert_one_line(rc, err, argv[0], field, allowed)
+    _assert_no_mlflow_state(workdir)
+
+
+SAMPLE_CASES = {
+    "unknown --out extension": (["sample", "{a}/good.pt", "--out", "{t}/s.gif"], "--out", ".npy"),
+    "corrupt checkpoint": (["sample", "{a}/junk.pt", "--out", "{t}/s.npy"], "junk.pt", "weights_only=True"),
+    "foreign checkpoint": (["evaluate", "{a}/foreign.pt"], "foreign.pt", "ganarena-checkpoint-v1"),
+    "checkpoint of another model shape": (["sample", "{a}/other_shape.pt", "--out", "{t}/s.npy"], "checkpoint",
+                                          "same generator/discriminator"),
+    "missing checkpoint": (["evaluate", "{t}/gone.pt"], "source", "checkpoint .pt file"),
+    "unwritable --out": (["sample", "{a}/good.pt", "--out", "{a}/a_file/sub/s.npy"], "--out", "writable folder"),
+    "--n 0": (["sample", "{a}/good.pt", "--out", "{t}/s.npy", "--n", "0"], "--n", ">= 1"),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", list(SAMPLE_CASES))
+def test_sample_and_evaluate_refuse_and_write_nothing(case, assets, tmp_path, capsys) -> None:
+    argv, field, allowed = SAMPLE_CASES[case]
+    before = sorted(assets.rglob("*"))
+    workdir = tmp_path / "w"
+    argv = [a.replace("{a}", str(assets)).replace("{t}", str(tmp_path)) for a in argv]
+    rc, err = _run(argv + ["--workdir", str(workdir)], capsys)
+    _assert_one_line(rc, err, argv[0], field, allowed)
+    assert list(tmp_path.iterdir()) == []  # no output, no temp file, no MLflow database
+    assert sorted(assets.rglob("*")) == before
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", ["unwritable --out", "corrupt image"])
+def test_data_prepare_leaves_no_shard_folder(case, assets, tmp_path, capsys) -> None:
+    if case == "unwritable --out":
+        out = assets / "a_file" / "shards"
+        argv = ["data", "prepare", "ring8", "--out", str(out), "--set", "n_samples=100"]
+        field, allowed = "--out", "writable folder"
+    else:  # fails while the shards are being written
+        out = tmp_path / "shards"
+        argv = ["data", "prepare", "imagefolder", "--out", str(out), "--set", f"root={assets}/bad_image",
+                "--set", "image_size=8"]
+        field, allowed = "data.root", "cannot read image"
+    rc, err = _run(argv, capsys)
+    _assert_one_line(rc, err, "data", field, allowed)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- cases that need a cluster
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_more_gpus_than_the_cluster_has(ray_local, tmp_path, capsys) -> None:
+    assert ray_local.get("GPU", 0) == 0  # this CPU box
+    rc, err = _run(["train", TOY, "--gpus-per-worker", "1", "--workdir", str(tmp_path / "w")], capsys)
+    _assert_one_line(rc, err, "train", "--gpus-per-worker", "the cluster has 0")
+    _assert_no_mlflow_state(tmp_path / "w")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_unreachable_mlflow_fails_fast(ray_local, tmp_path, capsys) -> None:
+    t0 = time.monotonic()
+    rc, err = _run(["train", TOY, "--tracking-uri", "http://127.0.0.1:1", "--workdir", str(tmp_path / "w")],
+                   capsys)
+    assert time.monotonic() - t0 < 60  # retries are bounded (2 retries, 20 s timeout per request)
+    _assert_one_line(rc, err, "train", "--tracking-uri", "cannot reach MLflow at http://127.0.0.1:1")
+    _assert_no_mlflow_state(tmp_path / "w")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_unwritable_workdir(ray_local, assets, capsys) -> None:
+    workdir = assets / "a_file" / "runs"
+    rc, err = _run(["train", TOY, "--workdir", str(workdir)], capsys)
+    _assert_one_line(rc, err, "train", "--workdir", "Not a directory")
+    assert (assets / "a_file").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_resuming_a_run_with_another_model_is_refused(ray_local, tmp_path, capsys) -> None:
+    """Rerunning a name resumes its checkpoints; a changed model would fail in every worker restart."""
+    from mlflow.tracking import MlflowClient
+
+    from gan_core.config import flatten, load_config, to_dict
+    from pipeline.tracking import TAG_NAME, prepare_experiment, safe_params
+
+    workdir = tmp_path / "w"
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    exp_id = prepare_experiment(uri, "ganarena-train", workdir)
+    client = MlflowClient(uri)
+    run = client.create_run(exp_id, run_name="ring", tags={TAG_NAME: "ring"})
+    run_id = run.info.run_id
+    for k, v in safe_params(flatten(to_dict(load_config(TOY)))).items():  # what a started run has logged
+        client.log_param(run_id, k, v)
+    client.set_terminated(run_id, "KILLED")  # interrupted
+
+    rc, err = _run(["train", TOY, "--set", "generator.width=64", "--name", "ring", "--workdir", str(workdir)], capsys)
+    _assert_one_line(rc, err, "train", "generator.width", "allowed: 128, another --name")
+    runs = client.search_runs([exp_id])
+    assert [r.info.run_id for r in runs] == [run_id] and runs[0].info.status == "KILLED"  # untouched
+    assert not (workdir / "ray").exists()
+
+
+# ----------------------------------------------------------------------------- real processes: the exit status
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("case", ["unreachable Ray address", "YAML syntax error"])
+def test_exit_status_of_a_real_process(case, assets, tmp_path) -> None:
+    if case == "unreachable Ray address":  # nothing listens on port 1: fail fast, do not retry the GCS for minutes
+        argv, field = ["train", TOY, "--address", "127.0.0.1:1"], "--address"
+    else:
+        argv, field = ["train", str(assets / "syntax.yaml")], "syntax.yaml"
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *argv, "--workdir", str(tmp_path / "w")],
+                          check=False, cwd=REPO, capture_output=True, text=True, timeout=150)
+    took = time.monotonic() - t0
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(err) == 1 and err[0].startswith("ganarena train: error: ") and field in err[0], err
+    assert proc.stdout == ""
+    assert not (tmp_path / "w").exists()
+    # the process is mostly imports (torch, ~10-30 s on a loaded 2-core box); Ray's own retry loop is minutes
+    assert took < 120, took
