@@ -116,7 +116,8 @@ def _plots(client: Any, rows: list[dict[str, Any]], table: list[dict[str, Any]],
     return made
 
 
-def _best_samples(client: Any, rows: list[dict[str, Any]], metric: str, mode: str, out: Path) -> list[str]:
+def _best_samples(client: Any, uri: str, rows: list[dict[str, Any]], metric: str, mode: str,
+                  out: Path) -> list[str]:
     """For each loss, the newest sample picture of its best seed run (or best search trial)."""
     from mlflow.artifacts import download_artifacts
 
@@ -130,7 +131,8 @@ def _best_samples(client: Any, rows: list[dict[str, Any]], metric: str, mode: st
         arts = [a.path for a in client.list_artifacts(cands[0]["run_id"], "samples") if a.path.endswith(".png")]
         if not arts:
             continue
-        local = download_artifacts(run_id=cands[0]["run_id"], artifact_path=max(arts), dst_path=str(out / "tmp"))
+        local = download_artifacts(run_id=cands[0]["run_id"], artifact_path=max(arts), dst_path=str(out / "tmp"),
+                                   tracking_uri=uri)  # not the ambient default URI
         name = f"samples_{loss}.png"
         Path(local).replace(out / name)
         made.append(name)
@@ -154,7 +156,7 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
     pq.write_table(pa.table({c: [_cell(r.get(c)) for r in rows] for c in cols}), out / "trials.parquet")
     table = rank(rows, metric, mode)
     md_table = markdown_table(table, metric, mode) if table else "(no completed seed runs)"
-    plots = _plots(client, rows, table, metric, out) + _best_samples(client, rows, metric, mode, out)
+    plots = _plots(client, rows, table, metric, out) + _best_samples(client, uri, rows, metric, mode, out)
     shutil.rmtree(out / "tmp", ignore_errors=True)
     protocol = {k[len("protocol."):]: v for r in client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent_id}'",
                                                                       max_results=1) for k, v in r.data.tags.items()
