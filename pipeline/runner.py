@@ -123,9 +123,12 @@ def run(job: Job, session) -> dict[str, float]:
                     path = save_checkpoint(cdir / CKPT_FILE, trainer, spec, stream.position, extra={"best": best})
                     if log is not None:
                         log.checkpoint(path, "latest.pt")
+            # Flush first: Tune ends a trial it stops (ASHA, max_t) inside this report call, so
+            # anything written after it would be lost. A retry from an older checkpoint cannot log
+            # a step twice (RunLogger skips steps already in the run).
+            if log is not None:
+                log.flush()
             session.report({**metrics, "step": step}, cdir if lead else None)
-        if log is not None:
-            log.flush()
 
     def callback(tr, logged: dict[str, float] | None) -> bool:
         nonlocal best, quality
