@@ -82,6 +82,11 @@ def _trial_number(trial_id: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+def trial_dirname(trial: Any) -> str:
+    """Short trial folders (Tune's default spells out the whole config): trial_<id>_<number>."""
+    return f"trial_{trial.trial_id}_{str(trial.experiment_tag).split('_', 1)[0]}"
+
+
 def _run_trainer(job: Any, ctx: dict[str, Any]) -> None:
     """A multi-worker trial launches its own TorchTrainer (Train V2) and forwards its reports to Tune."""
     import ray.train
@@ -120,6 +125,8 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     metric, mode = primary_metric(ds.kind)
     sw = exp.sweep
     uri = resolve_tracking_uri(tracking_uri, workdir)
+    if resume and not _parent_exists(uri, name):  # checked before anything is created
+        raise GanConfigError("--resume", f"no sweep named {name!r} to resume in {uri}")
     from pipeline.rayctl import alive_nodes, init_ray
 
     resources = init_ray(address, verbose)
@@ -178,10 +185,13 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                              grace_period=min(sw.grace_evals, max(n_evals, 1)), reduction_factor=sw.reduction_factor)
         return tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, scheduler=asha,
                                                                   num_samples=sw.trials,
-                                                                  max_concurrent_trials=concurrent),
+                                                                  max_concurrent_trials=concurrent,
+                                                                  reuse_actors=True,
+                                                                  trial_dirname_creator=trial_dirname),
                           run_config=_run_config(f"{name}-search", storage, verbose))
 
     search = _tuner(Path(storage) / f"{name}-search", trainable, resume, make_search).fit()
+    _stop_if_interrupted(client, search, sw.trials, exp_id, parent_id)
     search_rows = _finish_children(client, search, metric, exp.gan.train.steps)
 
     runs = _seed_runs(search_rows, metric, mode, sw.seeds)
@@ -190,14 +200,26 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     if runs:
         def make_seeds() -> Any:
             return tune.Tuner(trainable, param_space={"ctx": ctx, "run": tune.grid_search(runs)},
-                              tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+                              tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
+                                                          trial_dirname_creator=trial_dirname),
                               run_config=_run_config(f"{name}-seeds", storage, verbose))
 
         seeds = _tuner(Path(storage) / f"{name}-seeds", trainable, resume, make_seeds).fit()
+        _stop_if_interrupted(client, seeds, len(runs), exp_id, parent_id)
         _finish_children(client, seeds, metric, exp.gan.train.steps)
     out = write_report(uri, exp_id, parent_id, workdir / "reports" / name)
     client.set_terminated(parent_id, "FINISHED")
     return {**out, "parent_run_id": parent_id}
+
+
+def _parent_exists(uri: str, name: str) -> bool:
+    """Whether sweep ``name`` has a parent run, without creating a database or an experiment on the way."""
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        return False
+    from mlflow.tracking import MlflowClient
+
+    exp = MlflowClient(uri).get_experiment_by_name(name)
+    return exp is not None and find_run(uri, exp.experiment_id, name, f"tags.`{ROLE}` = 'parent'") is not None
 
 
 def _run_config(name: str, storage: str, verbose: bool) -> Any:
@@ -206,6 +228,18 @@ def _run_config(name: str, storage: str, verbose: bool) -> Any:
     return tune.RunConfig(name=name, storage_path=storage, verbose=1 if verbose else 0,
                           failure_config=tune.FailureConfig(max_failures=0),
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
+
+
+def _stop_if_interrupted(client: Any, grid: Any, expected: int, exp_id: str, parent_id: str) -> None:
+    """Tune's fit returns normally after Ctrl-C, with trials unfinished: stop the sweep there (and do not
+    label those trials, nor start the next phase); ``--resume`` finishes them in the same MLflow runs."""
+    if grid.num_terminated + grid.num_errors >= max(expected, len(grid)):
+        return
+    for run in client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'"):
+        client.set_tag(run.info.run_id, "ganarena.status", "interrupted")
+        client.set_terminated(run.info.run_id, "KILLED")
+    client.set_terminated(parent_id, "KILLED")
+    raise KeyboardInterrupt("sweep interrupted; finish it with --resume")
 
 
 def _finish_children(client: Any, grid: Any, metric: str, steps: int) -> list[dict[str, Any]]:
