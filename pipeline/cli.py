@@ -166,6 +166,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
         raise GanConfigError("--workdir", f"no MLflow database at {uri}; run `ganarena train` or `sweep` first")
     print(f"[ganarena] MLflow UI for {uri} on http://{args.host}:{args.port}", flush=True)
+    # MLflow 3 opens experiments in its GenAI view; sweeps and training runs are under "Model training"
+    print(f"[ganarena] runs: http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning", flush=True)
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     exe = str(mlflow_bin) if mlflow_bin.exists() else "mlflow"
     os.execv(exe, [exe, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])
