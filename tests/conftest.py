@@ -20,3 +20,49 @@ def ray_local():
     resources = init_ray(num_cpus=2)
     yield resources
     ray.shutdown()
+
+
+# A tiny `ganarena sweep` (toy ring, 32-wide MLPs, 200 steps): 5 search trials over 2 losses x
+# 2 penalties, trial 2 forced to NaN, then 2 seeds of each loss's/penalty's best. Shared by
+# test_sweep.py and test_browser.py (the MLflow UI needs a finished sweep to show).
+TINY_SWEEP = {"trials": 5, "seeds": 2, "steps": 200, "log_every": 50, "eval_every": 100, "nan_trial": 2,
+              "losses": ["ns", "hinge"], "penalties": ["none", "r1"]}
+
+
+def tiny_sweep_args(config: str, workdir, name: str, trials: int = TINY_SWEEP["trials"],
+                    nan_trial: int | None = TINY_SWEEP["nan_trial"]) -> list[str]:
+    """argv (after the program name) of a tiny `ganarena sweep` writing to ``workdir``."""
+    t = TINY_SWEEP
+    sets = {"data.n_samples": 2000, "generator.width": 32, "generator.depth": 2, "discriminator.width": 32,
+            "discriminator.depth": 2, "train.steps": t["steps"], "train.batch_size": 64,
+            "train.log_every": t["log_every"], "train.eval_every": t["eval_every"], "train.eval_samples": 500,
+            "sweep.losses": "[" + ",".join(t["losses"]) + "]", "sweep.penalties": "[" + ",".join(t["penalties"]) + "]",
+            "sweep.grace_evals": 1}
+    if nan_trial is not None:
+        sets["sweep.nan_trial"] = nan_trial
+    argv = ["sweep", config, "--workdir", str(workdir), "--name", name, "--trials", str(trials),
+            "--seeds", str(t["seeds"])]
+    for k, v in sets.items():
+        argv += ["--set", f"{k}={v}"]
+    return argv
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(ray_local, tmp_path_factory):
+    """Run the tiny sweep once per session, in-process on the shared Ray; yields (workdir, name, rc, stdout)."""
+    import contextlib
+    import io
+    import os
+    from pathlib import Path
+
+    from pipeline.cli import main
+
+    workdir = tmp_path_factory.mktemp("sweep")
+    config = str(Path(__file__).resolve().parents[1] / "configs" / "toy_ring.yaml")
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)  # the URI must come from --workdir
+        with contextlib.redirect_stdout(out):
+            rc = main(tiny_sweep_args(config, workdir, "tiny"))
+        assert "MLFLOW_TRACKING_URI" not in os.environ
+    yield workdir, "tiny", rc, out.getvalue()

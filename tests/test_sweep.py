@@ -1,0 +1,345 @@
+"""`ganarena sweep` end to end: Ray Tune + Optuna search, seed re-runs, MLflow nested runs, the report, resume.
+
+The tiny sweep (``tiny_sweep`` in conftest.py: toy ring, 32-wide MLPs, 200 steps, 5 search trials over
+{ns, hinge} x {none, r1}, trial 2 forced to NaN, 2 seeds) runs once in-process on the session's
+shared Ray instance; what it recorded is read back with MlflowClient and pyarrow. The resume test
+interrupts a real `ganarena sweep` subprocess joined to that same Ray instance (one Ray on the
+machine: several local instances break Ray Train's placement-group cleanup, see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TINY_SWEEP, tiny_sweep_args
+
+from pipeline.cli import main
+from pipeline.sweep_space import label_of
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+TOY = str(REPO / "configs" / "toy_ring.yaml")
+STATUS = {"completed": "FINISHED", "pruned": "KILLED", "diverged": "FAILED"}  # ganarena.status -> MLflow status
+SEED_NAME = re.compile(r"^(?P<config>[a-z-]+\+[a-z0-9-]+(\(w=[0-9.e+-]+\))?) seed (?P<i>\d+)$")
+
+
+def _client(workdir: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+
+
+def _runs(workdir: Path, name: str) -> tuple[object, list, list]:
+    """(parent, children, every run) of sweep ``name``; children found by their MLflow parent tag."""
+    c = _client(workdir)
+    exp = c.get_experiment_by_name(name)
+    assert exp is not None, f"no MLflow experiment {name!r}"
+    runs = c.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("ganarena.role") == "parent"]
+    assert len(parents) == 1, [r.info.run_name for r in parents]
+    kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    return parents[0], kids, runs
+
+
+def _params_of(run) -> dict:
+    """The sampled search parameters of a child, as the sweep's label function takes them."""
+    p = run.data.params
+    params = {"loss": p["loss.name"], "penalty": p["penalty.name"]}
+    if params["penalty"] != "none":
+        params["penalty_weight"] = float(p["penalty.weight"])
+    return params
+
+
+def _steps(client, run_id: str, key: str) -> list[int]:
+    return [m.step for m in client.get_metric_history(run_id, key)]
+
+
+def _assert_no_duplicate_steps(client, runs: list) -> None:
+    for r in runs:
+        for key in r.data.metrics:
+            steps = _steps(client, r.info.run_id, key)
+            assert len(steps) == len(set(steps)), f"{r.info.run_name}: {key} logged twice at a step: {sorted(steps)}"
+
+
+@pytest.fixture(scope="module")
+def swept(tiny_sweep):
+    workdir, name, rc, out = tiny_sweep
+    assert rc == 0, out[-3000:]
+    parent, kids, runs = _runs(workdir, name)
+    return workdir, name, out, parent, kids, runs
+
+
+# ----------------------------------------------------------------------------- MLflow: parent and children
+
+
+@pytest.mark.timeout(420)
+def test_one_parent_and_a_child_per_trial(swept) -> None:
+    _, name, out, parent, kids, runs = swept
+    assert len(runs) == 1 + len(kids)  # nothing in the experiment but the sweep's own runs
+    assert parent.info.status == "FINISHED" and parent.info.run_name == f"sweep {name}"
+    assert parent.data.params["sweep.trials"] == str(TINY_SWEEP["trials"])
+    assert parent.data.params["sweep.seeds"] == str(TINY_SWEEP["seeds"])
+    search = [r for r in kids if r.data.tags["ganarena.phase"] == "search"]
+    seeds = [r for r in kids if r.data.tags["ganarena.phase"] == "seed"]
+    assert len(search) == TINY_SWEEP["trials"]
+    configs = {r.data.tags["ganarena.config_label"] for r in seeds}
+    # the best of each loss and of each penalty, each re-run with every seed
+    assert 1 <= len(configs) <= len(TINY_SWEEP["losses"]) + len(TINY_SWEEP["penalties"])
+    assert len(seeds) == len(configs) * TINY_SWEEP["seeds"] and len(kids) == len(search) + len(seeds)
+    trial_ids = [r.data.tags["ganarena.trial_id"] for r in kids]
+    assert len(set(trial_ids)) == len(trial_ids)  # one MLflow run per Tune trial
+    for r in kids:
+        status = r.data.tags["ganarena.status"]
+        assert status in STATUS, (r.info.run_name, status)
+        assert r.info.status == STATUS[status], (r.info.run_name, r.info.status, status)
+    assert "RUNNING" not in {r.info.status for r in runs}
+    # the ranking table is printed
+    assert "| rank | configuration |" in out and "report.md" in out
+
+
+@pytest.mark.timeout(60)
+def test_children_carry_their_sampled_params(swept) -> None:
+    _, _, _, _, kids, _ = swept
+    lo, hi = 0.1, 100.0  # SweepConfig's default log-uniform range
+    for r in kids:
+        p, t = r.data.params, r.data.tags
+        assert p["loss.name"] in TINY_SWEEP["losses"] and p["penalty.name"] in TINY_SWEEP["penalties"]
+        assert (t["loss"], t["penalty"]) == (p["loss.name"], p["penalty.name"])  # filterable tags == params
+        weight = float(p["penalty.weight"])
+        if p["penalty.name"] == "none":
+            assert weight == 0.0  # the penalty is off: no weight was sampled
+        else:
+            assert lo <= weight <= hi
+        if p["loss.name"] == "hinge":
+            assert float(p["loss.label_smoothing"]) == 0.0  # smoothing applies to the (non-)saturating losses only
+        assert t["ganarena.config_label"] == label_of(_params_of(r))
+        assert p["train.steps"] == str(TINY_SWEEP["steps"]) and p["data.name"] == "ring8"
+
+
+@pytest.mark.timeout(60)
+def test_run_names_read_well(swept) -> None:
+    """Search trials are named by their configuration, seed re-runs e.g. `ns+r1(w=3.2) seed 1`."""
+    _, _, _, _, kids, _ = swept
+    for r in kids:
+        label = r.data.tags["ganarena.config_label"]
+        if r.data.tags["ganarena.phase"] == "search":
+            assert r.info.run_name == label
+        else:
+            m = SEED_NAME.match(r.info.run_name)
+            assert m and m["config"] == label and m["i"] == r.data.tags["ganarena.seed_index"], r.info.run_name
+    by_config: dict[str, list[int]] = {}
+    for r in kids:
+        if r.data.tags["ganarena.phase"] == "seed":
+            by_config.setdefault(r.data.tags["ganarena.config_label"], []).append(int(r.data.tags["ganarena.seed_index"]))
+    assert all(sorted(v) == list(range(TINY_SWEEP["seeds"])) for v in by_config.values()), by_config
+    # and each re-run really used another seed
+    seeds_used = [r.data.params["seed"] for r in kids if r.data.tags["ganarena.phase"] == "seed"]
+    assert len(set(seeds_used)) == TINY_SWEEP["seeds"]
+
+
+@pytest.mark.timeout(60)
+def test_metric_keys_are_comparable_and_logged_once(swept) -> None:
+    """Every trial that trained logs the same metric keys, at the same steps, each step once."""
+    workdir, _, _, _, kids, _ = swept
+    c = _client(workdir)
+    trained = [r for r in kids if r.data.tags["ganarena.status"] != "diverged"]
+    keys = {frozenset(r.data.metrics) for r in trained}
+    assert len(keys) == 1, keys
+    assert {"d_loss", "g_loss", "modes_hq", "best_modes_hq"} <= set(next(iter(keys)))
+    s, log, ev = TINY_SWEEP["steps"], TINY_SWEEP["log_every"], TINY_SWEEP["eval_every"]
+    for r in trained:
+        last = s if r.data.tags["ganarena.status"] == "completed" else max(_steps(c, r.info.run_id, "modes_hq"))
+        assert _steps(c, r.info.run_id, "d_loss") == list(range(log, last + 1, log)), r.info.run_name
+        # the last evaluation is in MLflow too (it is written before Tune may stop the trial)
+        assert _steps(c, r.info.run_id, "modes_hq") == list(range(ev, last + 1, ev)), r.info.run_name
+    _assert_no_duplicate_steps(c, kids)
+
+
+@pytest.mark.timeout(60)
+def test_forced_nan_trial_is_diverged_and_the_rest_finish(swept) -> None:
+    workdir, name, _, _, kids, _ = swept
+    search = [r for r in kids if r.data.tags["ganarena.phase"] == "search"]
+    # search trial k is the Tune trial whose directory says _trial_<id>_<k>_
+    dirs = [d.name for d in (workdir / "ray" / f"{name}-search").iterdir() if d.is_dir()]
+    nth = {r.data.tags["ganarena.trial_id"]: r for r in search}
+    (forced,) = [nth[tid] for tid in nth if any(d.startswith(f"_trial_{tid}_{TINY_SWEEP['nan_trial']}_")
+                                                 for d in dirs)]
+    diverged = [r for r in kids if r.data.tags["ganarena.status"] == "diverged"]
+    assert [r.info.run_id for r in diverged] == [forced.info.run_id]
+    assert forced.info.status == "FAILED"
+    reason = forced.data.tags["ganarena.reason"]
+    assert "non-finite" in reason and f"step {TINY_SWEEP['log_every']}" in reason and "d_loss" in reason, reason
+    assert "modes_hq" not in forced.data.metrics  # stopped at once, before any evaluation
+    others = [r for r in search if r is not forced]
+    assert {r.data.tags["ganarena.status"] for r in others} <= {"completed", "pruned"}
+    assert any(r.data.tags["ganarena.status"] == "completed" for r in others)
+    # a diverged configuration is never chosen for the seed re-runs
+    seed_configs = {r.data.tags["ganarena.config_label"] for r in kids if r.data.tags["ganarena.phase"] == "seed"}
+    assert forced.data.tags["ganarena.config_label"] not in seed_configs
+
+
+@pytest.mark.timeout(60)
+def test_seed_reruns_are_the_best_of_each_loss_and_penalty(swept) -> None:
+    workdir, _, _, _, kids, _ = swept
+    c = _client(workdir)
+    search = [r for r in kids if r.data.tags["ganarena.phase"] == "search"
+              and r.data.tags["ganarena.status"] != "diverged"]
+    seeds = [r for r in kids if r.data.tags["ganarena.phase"] == "seed"]
+    chosen = {r.data.tags["ganarena.config_label"] for r in seeds}
+    for key in ("loss", "penalty"):
+        for value in {r.data.tags[key] for r in search}:
+            group = [r for r in search if r.data.tags[key] == value]
+            best = max(r.data.metrics["modes_hq"] for r in group)  # each trial's last evaluation
+            assert any(r.data.tags["ganarena.config_label"] in chosen and r.data.metrics["modes_hq"] == best
+                       for r in group), (key, value, best, chosen)
+    for r in seeds:
+        assert r.data.tags["ganarena.status"] == "completed" and r.info.status == "FINISHED"
+        assert _steps(c, r.info.run_id, "modes_hq")[-1] == TINY_SWEEP["steps"]  # the full budget
+        assert len(r.outputs.model_outputs) == 1  # the generator is logged for seed re-runs
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+@pytest.mark.timeout(60)
+def test_parquet_and_report_agree_with_mlflow(swept) -> None:
+    import pyarrow.parquet as pq
+
+    workdir, name, _, parent, kids, _ = swept
+    out = workdir / "reports" / name
+    table = pq.read_table(out / "trials.parquet").to_pylist()
+    assert len(table) == len(kids)
+    by_id = {r.info.run_id: r for r in kids}
+    assert {row["run_id"] for row in table} == set(by_id)
+    for row in table:
+        run = by_id[row["run_id"]]
+        assert row["status"] == run.data.tags["ganarena.status"]
+        assert row["name"] == run.info.run_name and row["phase"] == run.data.tags["ganarena.phase"]
+        assert row["loss"] == run.data.params["loss.name"] and row["penalty"] == run.data.params["penalty.name"]
+        want = run.data.metrics.get("modes_hq", math.nan)
+        assert row["modes_hq"] == want or (math.isnan(row["modes_hq"]) and math.isnan(want)), row["name"]
+
+    md = (out / "report.md").read_text()
+    assert (out / "report.html").exists()
+    ranked = re.findall(r"^\| \d+ \| (.+?) \| .+? \| (\d+) \|", md, flags=re.MULTILINE)
+    seed_configs = {r.data.tags["ganarena.config_label"] for r in kids if r.data.tags["ganarena.phase"] == "seed"}
+    assert {cfg for cfg, _ in ranked} == seed_configs
+    assert all(int(n) == TINY_SWEEP["seeds"] for _, n in ranked)
+    (diverged,) = [r for r in kids if r.data.tags["ganarena.status"] == "diverged"]
+    assert f"- {diverged.info.run_name}: {diverged.data.tags['ganarena.reason']}" in md
+    n_search = sum(r.data.tags["ganarena.phase"] == "search" for r in kids)
+    counts = dict(re.findall(r"(search/\w+|seed/\w+): (\d+)", md))
+    assert sum(int(v) for k, v in counts.items() if k.startswith("search/")) == n_search
+    assert counts["search/diverged"] == "1"
+    # logged to the parent run, which names the winner
+    logged = {a.path for a in _client(workdir).list_artifacts(parent.info.run_id, "report")}
+    assert {"report/report.md", "report/trials.parquet", "report/report.html"} <= logged
+    best = _client(workdir).get_run(parent.info.run_id).data.tags["ganarena.best_config"]
+    assert best == ranked[0][0]
+
+
+# ----------------------------------------------------------------------------- names: exists / unknown
+
+
+@pytest.mark.timeout(120)
+def test_rerunning_an_existing_name_without_resume_exits_2(swept, capsys) -> None:
+    workdir, name, _, _, _, runs = swept
+    capsys.readouterr()
+    assert main(tiny_sweep_args(TOY, workdir, name)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already exists" in err[0] and "--resume" in err[0], err
+    assert len(_runs(workdir, name)[2]) == len(runs)  # no run added
+
+
+@pytest.mark.timeout(120)
+def test_resuming_an_unknown_name_exits_2_and_writes_nothing(swept, tmp_path, capsys) -> None:
+    workdir, _, _, _, _, _ = swept
+    capsys.readouterr()
+    assert main([*tiny_sweep_args(TOY, workdir, "no-such-sweep"), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--resume" in err[0] and "no-such-sweep" in err[0], err
+    assert _client(workdir).get_experiment_by_name("no-such-sweep") is None
+    # in a fresh folder: no database either
+    assert main([*tiny_sweep_args(TOY, tmp_path / "w", "tiny"), "--resume"]) == 2
+    assert not (tmp_path / "w").exists()
+
+
+# ----------------------------------------------------------------------------- resume
+
+
+@pytest.mark.timeout(480)
+def test_resume_after_killing_the_driver(ray_local, tmp_path) -> None:
+    """SIGKILL a real `ganarena sweep` mid-search once 2 trials trained to the end; `--resume` finishes the
+    sweep in the same MLflow runs without re-running those two."""
+    import ray
+
+    workdir, name = tmp_path / "w", "resume-me"
+    steps = TINY_SWEEP["steps"]
+    argv = [*tiny_sweep_args(TOY, workdir, name, trials=4, nan_trial=None),
+            "--address", ray.get_runtime_context().gcs_address]  # the shared instance: one Ray on the machine
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    log = tmp_path / "first.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *argv], cwd=REPO, env=env, stdout=f,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, f"`ganarena sweep` ended before the interruption:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no finished trial in time:\n{log.read_text()[-3000:]}"
+            # only once the driver has created the database (its Tune folder comes after): two processes
+            # creating a fresh SQLite database at once crash
+            if (workdir / "ray" / f"{name}-search").exists():
+                c = _client(workdir)
+                done = [r for r in _runs(workdir, name)[1]
+                        if steps in _steps(c, r.info.run_id, "modes_hq")]  # trained and evaluated to the end
+                if len(done) >= 2:
+                    break
+            time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGKILL)  # the driver dies at once: no chance to tidy up
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    parent, kids, _ = _runs(workdir, name)
+    assert parent.info.status == "RUNNING"  # killed mid-sweep
+    assert not [r for r in kids if r.data.tags["ganarena.phase"] == "seed"], "killed too late: seeds started"
+    c = _client(workdir)
+    before = {r.info.run_id: r for r in kids}
+    done = {rid: r for rid, r in before.items() if steps in _steps(c, rid, "modes_hq")}
+    logged = {rid: [(m.step, m.timestamp) for m in c.get_metric_history(rid, "d_loss")] for rid in done}
+    time.sleep(2)  # the killed driver's trial actors are being torn down; their CPUs come back
+
+    assert main([*argv[:-2], "--resume"]) == 0  # in-process: joins the same shared Ray instance
+
+    parent2, kids, runs = _runs(workdir, name)
+    assert parent2.info.run_id == parent.info.run_id and parent2.info.status == "FINISHED"
+    search = [r for r in kids if r.data.tags["ganarena.phase"] == "search"]
+    seeds = [r for r in kids if r.data.tags["ganarena.phase"] == "seed"]
+    configs = {r.data.tags["ganarena.config_label"] for r in seeds}
+    assert len(search) == 4 and len(seeds) == len(configs) * TINY_SWEEP["seeds"]
+    trial_ids = [r.data.tags["ganarena.trial_id"] for r in kids]
+    assert len(set(trial_ids)) == len(trial_ids), sorted(trial_ids)  # no trial got a second run
+    after = {r.info.run_id: r for r in kids}
+    assert set(before) <= set(after)  # every run of the first attempt is kept (and continued), none replaced
+    for rid, r in done.items():  # finished trials were not re-run
+        assert after[rid].info.start_time == r.info.start_time
+        if r.info.status == "FINISHED":
+            assert after[rid].info.end_time == r.info.end_time
+        assert "ganarena.resumed_from_step" not in after[rid].data.tags
+        assert [(m.step, m.timestamp) for m in c.get_metric_history(rid, "d_loss")] == logged[rid]
+        assert after[rid].data.tags["ganarena.status"] in ("completed", "pruned")
+    assert "RUNNING" not in {r.info.status for r in runs}
+    for r in kids:
+        assert r.info.status == STATUS[r.data.tags["ganarena.status"]], r.info.run_name
+    _assert_no_duplicate_steps(c, kids)
+    assert (workdir / "reports" / name / "report.md").exists()
