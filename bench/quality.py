@@ -103,6 +103,7 @@ def main() -> None:
     ap.add_argument("--mnist-minutes", type=float, default=0.0, help="CPU minutes per mnist5k seed; 0 skips")
     ap.add_argument("--mnist-seeds", type=int, default=1)
     args = ap.parse_args()
+    start = host()  # load and code at the start; write() adds the end load
     pairs = [tuple(p.split("+", 1)) for p in args.pairs] if args.pairs else \
         [(loss, pen) for loss in args.losses for pen in args.penalties]
     jobs = [("configs/demo.yaml", loss, pen, s, args.minutes) for loss, pen in pairs for s in range(args.seeds)]
@@ -110,7 +111,7 @@ def main() -> None:
     scored = {k: v for k, v in grid.items() if "modes" in v}
     best = max(scored, key=lambda k: (scored[k]["modes"]["mean"], scored[k]["hq_percent"]["mean"])) if scored else None
     result = {
-        "host": host(),
+        "host": start,
         "protocol": (f"grid25 PacGAN setting (centres {{-4..4 step 2}}^2, std 0.05), configs/demo.yaml model (MLP "
                      f"3x128, z 2, batch 256, Adam 1e-3 (0.5, 0.99), EMA 0.99); {args.minutes:g} CPU-min per seed "
                      f"(process CPU time, 1 torch thread, {args.workers} seeds at once); score = final EMA "

@@ -130,6 +130,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--full", action="store_true", help="let each sweep finish its seed re-runs and report")
     args = ap.parse_args()
+    start = host()  # load and code at the start; write() adds the end load
     import warnings
 
     warnings.filterwarnings("ignore", module="optuna")
@@ -147,7 +148,7 @@ def main() -> None:
     in_sweep = [statistics.mean(s["trial_durations_s"]) - statistics.mean(p["trial_durations_s"])
                 for s, p in zip(sweeps, plains, strict=True)]
     result = {
-        "host": host(),
+        "host": start,
         "protocol": (f"{args.trials} trials of {CONFIG} (MLP 3x128, batch 256, {args.steps} G steps, 2 evals of "
                      f"2500 samples) over the sweep's default space (5 losses x 5 penalties + weight); "
                      f"sweep = `ganarena sweep --seeds 1` subprocess, search phase only, trials 1 CPU/1 thread, "
