@@ -206,7 +206,10 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
 
         seeds = _tuner(Path(storage) / f"{name}-seeds", trainable, resume, make_seeds).fit()
         _stop_if_interrupted(client, seeds, len(runs), exp_id, parent_id)
-        _finish_children(client, seeds, metric, exp.gan.train.steps)
+        seed_rows = _finish_children(client, seeds, metric, exp.gan.train.steps)
+    else:
+        seed_rows = []
+    _drop_orphans(client, exp_id, parent_id, {r["trial_id"] for r in search_rows + seed_rows})
     out = write_report(uri, exp_id, parent_id, workdir / "reports" / name)
     client.set_terminated(parent_id, "FINISHED")
     return {**out, "parent_run_id": parent_id}
@@ -242,12 +245,22 @@ def _stop_if_interrupted(client: Any, grid: Any, expected: int, exp_id: str, par
     raise KeyboardInterrupt("sweep interrupted; finish it with --resume")
 
 
+def _drop_orphans(client: Any, exp_id: str, parent_id: str, known: set[str]) -> None:
+    """Delete child runs of trials Tune no longer knows (the driver was killed after a trial started but
+    before Tune saved its state; on resume Tune creates that trial afresh): no orphan stays RUNNING."""
+    runs = client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent_id}'", max_results=5000)
+    for r in runs:
+        if r.data.tags.get("ganarena.trial_id") not in known:
+            client.set_terminated(r.info.run_id, "KILLED")
+            client.delete_run(r.info.run_id)
+
+
 def _finish_children(client: Any, grid: Any, metric: str, steps: int) -> list[dict[str, Any]]:
     """Give every child run its final status (completed / pruned / diverged / error); none stays RUNNING."""
     rows = []
     for res in grid:
         m = res.metrics or {}
-        trial_id = m.get("trial_id") or Path(res.path).name
+        trial_id = m.get("trial_id") or Path(res.path).name.split("_")[1]  # folder: trial_<id>_<number>
         child = _child_by_trial(client, trial_id)
         if m.get("diverged"):
             status, mlflow_status = "diverged", "FAILED"

@@ -36,6 +36,8 @@ def test_the_promised_configs_exist() -> None:
 @pytest.mark.parametrize("path", PARAMS)
 def test_config_loads_builds_and_steps(path: Path) -> None:
     cfg = load_experiment(path).gan
+    if cfg.data.root and "shared/data" in cfg.data.root and not Path(cfg.data.root).exists():
+        pytest.skip(f"reference data {cfg.data.root} is not on this machine (only beside the project's checkout)")
     ds = check_config(cfg)  # dataset + models built on CPU, as `ganarena train` does first
     assert len(ds) >= cfg.train.batch_size, "the global batch must fit in the dataset"
     assert cfg.train.eval_every % cfg.train.log_every == 0 or cfg.train.eval_every >= cfg.train.steps

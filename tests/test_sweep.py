@@ -168,11 +168,10 @@ def test_metric_keys_are_comparable_and_logged_once(swept) -> None:
 def test_forced_nan_trial_is_diverged_and_the_rest_finish(swept) -> None:
     workdir, name, _, _, kids, _ = swept
     search = [r for r in kids if r.data.tags["ganarena.phase"] == "search"]
-    # search trial k is the Tune trial whose directory says _trial_<id>_<k>_
+    # search trial k is the Tune trial whose directory is trial_<id>_<k> (pipeline.sweep.trial_dirname)
     dirs = [d.name for d in (workdir / "ray" / f"{name}-search").iterdir() if d.is_dir()]
     nth = {r.data.tags["ganarena.trial_id"]: r for r in search}
-    (forced,) = [nth[tid] for tid in nth if any(d.startswith(f"_trial_{tid}_{TINY_SWEEP['nan_trial']}_")
-                                                 for d in dirs)]
+    (forced,) = [nth[tid] for tid in nth if f"trial_{tid}_{TINY_SWEEP['nan_trial']}" in dirs]
     diverged = [r for r in kids if r.data.tags["ganarena.status"] == "diverged"]
     assert [r.info.run_id for r in diverged] == [forced.info.run_id]
     assert forced.info.status == "FAILED"
@@ -330,7 +329,11 @@ def test_resume_after_killing_the_driver(ray_local, tmp_path) -> None:
     trial_ids = [r.data.tags["ganarena.trial_id"] for r in kids]
     assert len(set(trial_ids)) == len(trial_ids), sorted(trial_ids)  # no trial got a second run
     after = {r.info.run_id: r for r in kids}
-    assert set(before) <= set(after)  # every run of the first attempt is kept (and continued), none replaced
+    # every run of the first attempt is kept and continued, except a trial Tune had not yet saved when the
+    # driver died: Tune creates it afresh, and its first run is deleted (an orphan), never left RUNNING
+    missing = set(before) - set(after)
+    assert not missing & set(done) and len(missing) <= 1, missing
+    assert all(c.get_run(rid).info.lifecycle_stage == "deleted" for rid in missing)
     for rid, r in done.items():  # finished trials were not re-run
         assert after[rid].info.start_time == r.info.start_time
         if r.info.status == "FINISHED":
