@@ -119,7 +119,11 @@ def _plots(client: Any, rows: list[dict[str, Any]], table: list[dict[str, Any]],
 def _best_samples(client: Any, uri: str, rows: list[dict[str, Any]], metric: str, mode: str,
                   out: Path) -> list[str]:
     """For each loss, the newest sample picture of its best seed run (or best search trial)."""
+    import os
+
     from mlflow.artifacts import download_artifacts
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     key = f"best_{metric}"
     made = []

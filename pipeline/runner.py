@@ -107,6 +107,9 @@ def run(job: Job, session) -> dict[str, float]:
         log.params(flatten(to_dict(cfg)))
         log.tags({"git_commit": git_commit(), "dataset": ds.name, "workers": world, **job.tags,
                   **{f"protocol.{k}": v for k, v in evaluator.protocol.items()}})
+    nodes = session.node_ids()  # every rank takes part in the gather
+    if log is not None:
+        log.tags({"ganarena.worker_nodes": ",".join(nodes)})
     if log is not None and ckpt_dir is not None:  # visible in the UI: where this attempt picked up
         log.tags({"ganarena.resumed_from_step": trainer.step})
     t = cfg.train

@@ -66,6 +66,10 @@ class LocalSession:
     def wrap(self, device: torch.device) -> None:
         return None
 
+    def node_ids(self) -> list[str]:
+        """The node of every rank (one process here)."""
+        return ["local"]
+
     def stream(self, ds: Any, cfg: GanConfig, position: int) -> BatchStream:
         return BatchStream(ds, cfg.train.batch_size, seed=cfg.seed, position=position)
 
@@ -81,6 +85,11 @@ class LocalSession:
 
 class TuneSession(LocalSession):
     """A single-worker Tune trial: ``ray.tune.report`` / ``ray.tune.get_checkpoint``."""
+
+    def node_ids(self) -> list[str]:
+        import ray
+
+        return [ray.get_runtime_context().get_node_id()]
 
     def __init__(self) -> None:
         super().__init__(None, "cuda" if torch.cuda.is_available() else "cpu")
@@ -113,6 +122,19 @@ class RayTrainSession(LocalSession):
         self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
         super().__init__(None, str(ray.train.torch.get_device()))
         self._restored: tempfile.TemporaryDirectory | None = None
+
+    def node_ids(self) -> list[str]:
+        """The Ray node of every rank, gathered over the process group (shows the placement in MLflow)."""
+        import ray
+
+        mine = ray.get_runtime_context().get_node_id()
+        if self.world == 1:
+            return [mine]
+        import torch.distributed as dist
+
+        out: list[str] = [""] * self.world
+        dist.all_gather_object(out, mine)
+        return out
 
     def wrap(self, device: torch.device):
         if self.world == 1:

@@ -150,9 +150,13 @@ class RunLogger:
 
     def model(self, module: Any, name: str = "generator") -> None:
         """The generator as an MLflow PyTorch model (pip requirements given, so nothing is inferred)."""
+        import logging
+
         import mlflow
         import mlflow.pytorch
 
+        # We choose pickle on purpose (pt2 needs a traced input); MLflow warns about it on every call.
+        logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
         mlflow.set_tracking_uri(self.uri)
         with mlflow.start_run(run_id=self.run_id):
             mlflow.pytorch.log_model(module, name=name, pip_requirements=["torch", "ganarena"],

@@ -299,6 +299,40 @@ def test_job_submit_places_tasks_on_both_nodes_and_tracks_in_mlflow(cluster, tmp
     assert run.data.metrics["nodes"] == 2
 
 
+@pytest.mark.timeout(420)
+def test_job_submit_ganarena_train_places_two_workers_on_two_nodes(cluster, tmp_path):
+    """`ray job submit ... -- ganarena train --workers 2`: one worker per node (1 CPU each), MLflow via the server."""
+    submission_id = f"train-test-{uuid.uuid4().hex[:8]}"
+    name = f"cluster-train-{submission_id}"
+    runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": cluster.mlflow, "MLFLOW_DISABLE_TELEMETRY": "true"}}
+    storage = cluster.state_dir / "ray-storage"
+    entry = ["ganarena", "train", "configs/toy_ring.yaml", "--workers", "2", "--address", "auto",
+             "--storage-path", str(storage), "--workdir", str(cluster.state_dir / "runs"), "--name", name,
+             "--experiment", "cluster-train", "--set", "train.steps=100", "--set", "train.log_every=25",
+             "--set", "train.eval_every=50", "--set", "train.ckpt_every=50", "--set", "train.eval_samples=500"]
+    t0 = time.monotonic()
+    submit = _run([str(RAY), "job", "submit", "--address", cluster.dashboard, "--submission-id", submission_id,
+                   "--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env), "--", *entry],
+                  cluster.client_env(), timeout=400)
+    cluster.measurements["train_job_s"] = round(time.monotonic() - t0, 1)
+    out = submit.stdout + submit.stderr
+    assert cluster.get_json(f"/api/jobs/{submission_id}")["status"] == "SUCCEEDED", out[-4000:]
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=cluster.mlflow)
+    exp = client.get_experiment_by_name("cluster-train")
+    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`ganarena.name` = '{name}'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    run = runs[0]
+    nodes = run.data.tags["ganarena.worker_nodes"].split(",")
+    assert len(nodes) == 2 and nodes[0] != nodes[1], nodes  # the two workers ran on different nodes
+    if hasattr(cluster, "node_ids"):
+        assert set(nodes) == set(cluster.node_ids.values())
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "d_loss")] == [25, 50, 75, 100]
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")} >= {"checkpoints/latest.pt"}
+
+
 @pytest.mark.timeout(120)
 def test_down_stops_everything_it_started(cluster):
     sessions = cluster.sessions()
