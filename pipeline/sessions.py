@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from gan_core.config import GanConfig
 from gan_core.loop import BatchStream
@@ -83,36 +82,47 @@ class LocalSession:
             shutil.copy2(ckpt_dir / "state.pt", self.ckpt_dir / "state.pt")
 
 
-class TuneSession(LocalSession):
+class _RaySession(LocalSession):
+    """Checkpoints and reports through a Ray API module (``ray.tune`` or ``ray.train``: same names)."""
+
+    api = "ray.tune"
+
+    def _mod(self) -> Any:
+        import importlib
+
+        return importlib.import_module(self.api)
+
+    def latest_checkpoint(self) -> Path | None:
+        ckpt = self._mod().get_checkpoint()
+        if ckpt is None:
+            return None
+        self._restored = tempfile.TemporaryDirectory()  # kept alive while the run reads it
+        return Path(ckpt.to_directory(self._restored.name))
+
+    def report(self, metrics: dict[str, float], ckpt_dir: Path | None) -> None:
+        mod = self._mod()
+        ckpt = mod.Checkpoint.from_directory(str(ckpt_dir)) if ckpt_dir is not None else None
+        mod.report(metrics, checkpoint=ckpt)
+
+
+class TuneSession(_RaySession):
     """A single-worker Tune trial: ``ray.tune.report`` / ``ray.tune.get_checkpoint``."""
+
+    api = "ray.tune"
+
+    def __init__(self) -> None:
+        super().__init__(None, "cuda" if torch.cuda.is_available() else "cpu")
 
     def node_ids(self) -> list[str]:
         import ray
 
         return [ray.get_runtime_context().get_node_id()]
 
-    def __init__(self) -> None:
-        super().__init__(None, "cuda" if torch.cuda.is_available() else "cpu")
-        self._restored: tempfile.TemporaryDirectory | None = None
 
-    def latest_checkpoint(self) -> Path | None:
-        import ray.tune
-
-        ckpt = ray.tune.get_checkpoint()
-        if ckpt is None:
-            return None
-        self._restored = tempfile.TemporaryDirectory()
-        return Path(ckpt.to_directory(self._restored.name))
-
-    def report(self, metrics: dict[str, float], ckpt_dir: Path | None) -> None:
-        import ray.tune
-
-        ckpt = ray.tune.Checkpoint.from_directory(str(ckpt_dir)) if ckpt_dir is not None else None
-        ray.tune.report(metrics, checkpoint=ckpt)
-
-
-class RayTrainSession(LocalSession):
+class RayTrainSession(_RaySession):
     """A Ray Train worker: DDP over the process group Ray set up (gloo on CPU, nccl on GPU)."""
+
+    api = "ray.train"
 
     def __init__(self) -> None:
         import ray.train
@@ -121,7 +131,6 @@ class RayTrainSession(LocalSession):
         ctx = ray.train.get_context()
         self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
         super().__init__(None, str(ray.train.torch.get_device()))
-        self._restored: tempfile.TemporaryDirectory | None = None
 
     def node_ids(self) -> list[str]:
         """The Ray node of every rank, gathered over the process group (shows the placement in MLflow)."""
@@ -155,22 +164,3 @@ class RayTrainSession(LocalSession):
 
     def parquet_dataset(self, meta: dict[str, Any]) -> ShardInfo:
         return ShardInfo(meta)
-
-    def latest_checkpoint(self) -> Path | None:
-        import ray.train
-
-        ckpt = ray.train.get_checkpoint()
-        if ckpt is None:
-            return None
-        self._restored = tempfile.TemporaryDirectory()
-        return Path(ckpt.to_directory(self._restored.name))
-
-    def report(self, metrics: dict[str, float], ckpt_dir: Path | None) -> None:
-        import ray.train
-
-        ckpt = ray.train.Checkpoint.from_directory(str(ckpt_dir)) if ckpt_dir is not None else None
-        ray.train.report(metrics, checkpoint=ckpt)
-
-
-def unwrap(m: nn.Module) -> nn.Module:
-    return getattr(m, "module", m)

@@ -6,6 +6,14 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="module")
+def no_ambient_tracking_uri():
+    """Hide a developer's MLFLOW_TRACKING_URI: the CLI must find MLflow through --workdir/--tracking-uri."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """ONE local Ray instance (2 CPUs) shared by every Ray test of the pytest session.

@@ -30,11 +30,8 @@ TINY = {"name": "tiny", "data": {"name": "ring8", "n_samples": 256},
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _no_ambient_tracking_uri():
-    """MLflow must be found through --workdir / --tracking-uri only, never the developer's environment."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        yield
+def _no_ambient_tracking_uri(no_ambient_tracking_uri):
+    """MLflow must be found through --workdir / --tracking-uri only (see conftest)."""
 
 
 @pytest.fixture(scope="module")

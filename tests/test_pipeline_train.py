@@ -66,11 +66,8 @@ def _checkpoint(workdir: Path, run_id: str, which: str = "latest") -> dict:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _no_ambient_tracking_uri():
-    """The default URI must come from --workdir, not from the developer's environment."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        yield
+def _no_ambient_tracking_uri(no_ambient_tracking_uri):
+    """MLflow must be found through --workdir / --tracking-uri only (see conftest)."""
 
 
 @pytest.fixture(scope="module")
