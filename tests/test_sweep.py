@@ -338,7 +338,9 @@ def test_resume_after_killing_the_driver(ray_local, tmp_path) -> None:
         assert after[rid].info.start_time == r.info.start_time
         if r.info.status == "FINISHED":
             assert after[rid].info.end_time == r.info.end_time
-        assert "ganarena.resumed_from_step" not in after[rid].data.tags
+        # Tune may not have saved "terminated" for a trial that had just reported its last step when the
+        # driver died: it then restores the trial from its final checkpoint, which trains nothing more
+        assert after[rid].data.tags.get("ganarena.resumed_from_step", str(steps)) == str(steps)
         assert [(m.step, m.timestamp) for m in c.get_metric_history(rid, "d_loss")] == logged[rid]
         assert after[rid].data.tags["ganarena.status"] in ("completed", "pruned")
     assert "RUNNING" not in {r.info.status for r in runs}
