@@ -126,12 +126,15 @@ def run(job: Job, session) -> dict[str, float]:
                     path = save_checkpoint(cdir / CKPT_FILE, trainer, spec, stream.position, extra={"best": best})
                     if log is not None:
                         log.checkpoint(path, "latest.pt")
-            # Flush first: Tune ends a trial it stops (ASHA, max_t) inside this report call, so
-            # anything written after it would be lost. A retry from an older checkpoint cannot log
-            # a step twice (RunLogger skips steps already in the run).
-            if log is not None:
+            # Tune ends a trial it stops (ASHA, max_t) inside this report call, so a Tune trial flushes
+            # first; a Train worker flushes after Ray has registered the checkpoint, so MLflow never runs
+            # ahead of the checkpoint a restarted worker resumes from. Either way a retry cannot log a
+            # step twice (RunLogger skips steps already in the run).
+            if log is not None and session.flush_before_report:
                 log.flush()
             session.report({**metrics, "step": step}, cdir if lead else None)
+            if log is not None and not session.flush_before_report:
+                log.flush()
 
     def callback(tr, logged: dict[str, float] | None) -> bool:
         nonlocal best, quality

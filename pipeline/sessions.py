@@ -53,6 +53,7 @@ class LocalSession:
     """One plain process: checkpoints kept in ``ckpt_dir`` (if given), reports kept in memory."""
 
     rank, world = 0, 1
+    flush_before_report = True  # see pipeline.runner.run's report()
 
     def __init__(self, ckpt_dir: str | Path | None = None, device: str = "cpu"):
         self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None
@@ -123,6 +124,7 @@ class RayTrainSession(_RaySession):
     """A Ray Train worker: DDP over the process group Ray set up (gloo on CPU, nccl on GPU)."""
 
     api = "ray.train"
+    flush_before_report = False  # Train does not end the worker inside report()
 
     def __init__(self) -> None:
         import ray.train
