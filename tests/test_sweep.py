@@ -275,8 +275,6 @@ def test_resuming_an_unknown_name_exits_2_and_writes_nothing(swept, tmp_path, ca
 # ----------------------------------------------------------------------------- resume
 
 
-@pytest.mark.xfail(strict=False, reason="known race (open defect): when Tune's saved experiment state is older "
-                   "than a finished trial's last checkpoint, --resume re-trains that trial from the older one")
 @pytest.mark.timeout(480)
 def test_resume_after_killing_the_driver(ray_local, tmp_path) -> None:
     """SIGKILL a real `ganarena sweep` mid-search once 2 trials trained to the end; `--resume` finishes the
