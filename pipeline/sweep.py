@@ -55,6 +55,10 @@ def _trial(config: dict[str, Any]) -> None:
     client = MlflowClient(ctx["uri"])
     existing = find_run(ctx["uri"], ctx["exp_id"], f"{ctx['sweep']}/{trial_id}")
     if existing is not None:
+        done = _recorded_result(client, existing, ctx["metric"], ctx["mode"], gan["train"]["steps"])
+        if done is not None:  # finished before the driver died, but Tune's saved state lags: do not train again
+            tune.report(done)
+            return
         run_id = existing.info.run_id
         client.update_run(run_id, status="RUNNING")
     else:
@@ -71,6 +75,21 @@ def _trial(config: dict[str, Any]) -> None:
         _run_trainer(job, ctx)
     else:
         run(job, TuneSession())
+
+
+def _recorded_result(client: Any, run: Any, metric: str, mode: str, steps: int) -> dict[str, float] | None:
+    """The final result of a trial MLflow already holds as finished (closed with a status, or evaluated at
+    the last step), as Tune's report; None when the trial still has training to do."""
+    status = run.data.tags.get("ganarena.status")
+    history = client.get_metric_history(run.info.run_id, metric)
+    last = max((m.step for m in history), default=0)
+    if status not in ("completed", "pruned", "diverged") and last < steps:
+        return None
+    result = {k: v for k, v in run.data.metrics.items() if math.isfinite(v)}
+    result["step"] = float(last)
+    if status == "diverged":  # scored the worst value, as the runner reports it
+        result.update({"diverged": 1.0, metric: -1e9 if mode == "max" else 1e9})
+    return result
 
 
 def _trial_number(trial_id: str) -> int | None:
@@ -168,10 +187,11 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     ctx = {"base": base, "uri": uri, "exp_id": exp_id, "parent": parent_id, "sweep": name,
            "workers": sw.workers_per_trial, "cpus_per_worker": per_worker, "storage": storage,
            "threads": max(1, int(per_worker)), "nan_trial": sw.nan_trial,
-           "verbose": verbose}
+           "verbose": verbose, "metric": metric, "mode": mode}
     from ray import tune
 
     trainable = tune.with_resources(_trial, trial_resources)
+    closer = _close_on_complete(uri, exp.gan.train.steps)
     n_evals = math.ceil(exp.gan.train.steps / exp.gan.train.eval_every)
 
     def make_search() -> Any:
@@ -188,7 +208,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                                                                   max_concurrent_trials=concurrent,
                                                                   reuse_actors=True,
                                                                   trial_dirname_creator=trial_dirname),
-                          run_config=_run_config(f"{name}-search", storage, verbose))
+                          run_config=_run_config(f"{name}-search", storage, verbose, closer))
 
     search = _tuner(Path(storage) / f"{name}-search", trainable, resume, make_search).fit()
     _stop_if_interrupted(client, search, sw.trials, exp_id, parent_id)
@@ -202,7 +222,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
             return tune.Tuner(trainable, param_space={"ctx": ctx, "run": tune.grid_search(runs)},
                               tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
                                                           trial_dirname_creator=trial_dirname),
-                              run_config=_run_config(f"{name}-seeds", storage, verbose))
+                              run_config=_run_config(f"{name}-seeds", storage, verbose, closer))
 
         seeds = _tuner(Path(storage) / f"{name}-seeds", trainable, resume, make_seeds).fit()
         _stop_if_interrupted(client, seeds, len(runs), exp_id, parent_id)
@@ -225,10 +245,10 @@ def _parent_exists(uri: str, name: str) -> bool:
     return exp is not None and find_run(uri, exp.experiment_id, name, f"tags.`{ROLE}` = 'parent'") is not None
 
 
-def _run_config(name: str, storage: str, verbose: bool) -> Any:
+def _run_config(name: str, storage: str, verbose: bool, closer: Any) -> Any:
     from ray import tune
 
-    return tune.RunConfig(name=name, storage_path=storage, verbose=1 if verbose else 0,
+    return tune.RunConfig(name=name, storage_path=storage, verbose=1 if verbose else 0, callbacks=[closer],
                           failure_config=tune.FailureConfig(max_failures=0),
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
 
@@ -262,25 +282,53 @@ def _finish_children(client: Any, grid: Any, metric: str, steps: int) -> list[di
         m = res.metrics or {}
         trial_id = m.get("trial_id") or Path(res.path).name.split("_")[1]  # folder: trial_<id>_<number>
         child = _child_by_trial(client, trial_id)
-        if m.get("diverged"):
-            status, mlflow_status = "diverged", "FAILED"
-        elif res.error is not None:
-            status, mlflow_status = "error", "FAILED"
-        elif m.get("step", 0) < steps:
-            status, mlflow_status = "pruned", "KILLED"
-        else:
-            status, mlflow_status = "completed", "FINISHED"
-        if child is not None:
-            client.set_tag(child.info.run_id, "ganarena.status", status)
-            if res.error is not None:
-                client.set_tag(child.info.run_id, "ganarena.reason", str(res.error)[:500])
-            if child.info.status == "RUNNING" or client.get_run(child.info.run_id).info.status == "RUNNING":
-                client.set_terminated(child.info.run_id, mlflow_status)
+        status = _close_child(client, child, m, res.error, steps)
         cfg = res.config or {}
         params = cfg.get("run", {}).get("params") or {k: v for k, v in cfg.items() if k != "ctx"}
         rows.append({"trial_id": trial_id, "status": status, "params": params, "score": m.get(metric),
                      "child": child.info.run_id if child else None})
     return rows
+
+
+def _close_child(client: Any, child: Any, metrics: dict[str, Any], error: Any, steps: int) -> str:
+    """Tag a child run with its final status and end it if still RUNNING; returns the status."""
+    if metrics.get("diverged"):
+        status, mlflow_status = "diverged", "FAILED"
+    elif error is not None:
+        status, mlflow_status = "error", "FAILED"
+    elif metrics.get("step", 0) < steps:
+        status, mlflow_status = "pruned", "KILLED"
+    else:
+        status, mlflow_status = "completed", "FINISHED"
+    if child is not None:
+        client.set_tag(child.info.run_id, "ganarena.status", status)
+        if error is not None:
+            client.set_tag(child.info.run_id, "ganarena.reason", str(error)[:500])
+        if child.info.status == "RUNNING" or client.get_run(child.info.run_id).info.status == "RUNNING":
+            client.set_terminated(child.info.run_id, mlflow_status)
+    return status
+
+
+def _close_on_complete(uri: str, steps: int) -> Any:
+    """A Tune callback that closes a trial's child run as soon as Tune ends the trial (ASHA stop, finish,
+    error): the MLflow UI shows it final at once, and a resumed sweep whose saved Tune state lags behind
+    still finds the trial finished in MLflow (``_trial`` then does not train it again)."""
+    from ray import tune
+
+    class CloseChild(tune.Callback):
+        def _close(self, trial: Any, error: Any) -> None:
+            from mlflow.tracking import MlflowClient
+
+            client = MlflowClient(uri)
+            _close_child(client, _child_by_trial(client, trial.trial_id), trial.last_result or {}, error, steps)
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._close(trial, None)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._close(trial, trial.error_file or "trial failed")
+
+    return CloseChild()
 
 
 def _child_by_trial(client: Any, trial_id: str) -> Any:
