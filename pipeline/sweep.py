@@ -213,6 +213,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     search = _tuner(Path(storage) / f"{name}-search", trainable, resume, make_search).fit()
     _stop_if_interrupted(client, search, sw.trials, exp_id, parent_id)
     search_rows = _finish_children(client, search, metric, exp.gan.train.steps)
+    _prune_checkpoints(search)
 
     runs = _seed_runs(search_rows, metric, mode, sw.seeds)
     from pipeline.report import write_report
@@ -227,6 +228,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         seeds = _tuner(Path(storage) / f"{name}-seeds", trainable, resume, make_seeds).fit()
         _stop_if_interrupted(client, seeds, len(runs), exp_id, parent_id)
         seed_rows = _finish_children(client, seeds, metric, exp.gan.train.steps)
+        _prune_checkpoints(seeds)
     else:
         seed_rows = []
     _drop_orphans(client, exp_id, parent_id, {r["trial_id"] for r in search_rows + seed_rows})
@@ -250,7 +252,10 @@ def _run_config(name: str, storage: str, verbose: bool, closer: Any) -> Any:
 
     return tune.RunConfig(name=name, storage_path=storage, verbose=1 if verbose else 0, callbacks=[closer],
                           failure_config=tune.FailureConfig(max_failures=0),
-                          checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
+                          # every checkpoint is kept while the phase runs: Tune's saved state may name an
+                          # older one than the newest when the driver dies, and resuming needs it to exist;
+                          # _prune_checkpoints keeps the last one per trial once the phase is over
+                          checkpoint_config=tune.CheckpointConfig(num_to_keep=None))
 
 
 def _stop_if_interrupted(client: Any, grid: Any, expected: int, exp_id: str, parent_id: str) -> None:
@@ -263,6 +268,20 @@ def _stop_if_interrupted(client: Any, grid: Any, expected: int, exp_id: str, par
         client.set_terminated(run.info.run_id, "KILLED")
     client.set_terminated(parent_id, "KILLED")
     raise KeyboardInterrupt("sweep interrupted; finish it with --resume")
+
+
+def _prune_checkpoints(grid: Any) -> None:
+    """Delete every checkpoint of a finished phase but each trial's last (on any storage filesystem)."""
+    from pyarrow import fs as pafs
+
+    for res in grid:
+        if res.checkpoint is None:
+            continue
+        keep = res.checkpoint.path.rstrip("/")
+        for info in res.filesystem.get_file_info(pafs.FileSelector(res.path)):
+            if info.type == pafs.FileType.Directory and info.base_name.startswith("checkpoint_") \
+                    and info.path.rstrip("/") != keep:
+                res.filesystem.delete_dir(info.path)
 
 
 def _drop_orphans(client: Any, exp_id: str, parent_id: str, known: set[str]) -> None:
