@@ -29,6 +29,14 @@ def _probe(address: str) -> None:
                              f"({e.strerror or type(e).__name__})", ADDRESS_FORMS) from None
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | None = None) -> dict[str, Any]:
     """Join ``address`` or start a local Ray sized for this machine; returns the cluster's resources.
 
@@ -55,8 +63,13 @@ def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | 
             ray.init(address=address, logging_level=level, log_to_driver=True)
         else:
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=True, dashboard_host="127.0.0.1",
-                     logging_level=level, log_to_driver=True)
+            port = _free_port()
+            # Ray's state API (Train's placement-group cleaner polls it) finds its server through
+            # /tmp/ray/ray_current_cluster when nothing else says where it is; a stale file left by an
+            # old `ray start` makes every poll wait out a 10 s timeout. Ray's processes inherit this env.
+            os.environ["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=True,
+                     dashboard_host="127.0.0.1", dashboard_port=port, logging_level=level, log_to_driver=True)
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise GanConfigError("--address", f"cannot reach a Ray cluster at {address!r} ({first})",
