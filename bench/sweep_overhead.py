@@ -10,14 +10,15 @@ Both sides train the same kind of trial with the same function (``pipeline.runne
     the sweep's own define-by-run space and first points, ``run(Job, LocalSession())`` with no
     MLflow, 1 torch thread, sequential. Timed from study creation (imports excluded).
 ASHA never stops a trial here (grace period = the number of evaluations), so both sides train
-every trial to the full budget.
+every trial to the full budget, and the plain loop replays the sweep's own 16 configurations.
 
-    .venv/bin/python -m bench.sweep_overhead [--trials 16] [--steps 600] [--repeats 2]
+    .venv/bin/python -m bench.sweep_overhead [--trials 16] [--steps 2000] [--repeats 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import statistics
 import subprocess
@@ -36,8 +37,8 @@ def overrides(steps: int) -> list[str]:
             "sweep.grace_evals=2"]
 
 
-def _search_runs(uri: str, steps: int) -> list[tuple[float, float, float]]:
-    """(start, end, modes_hq) of the search trials that logged their final evaluation.
+def _search_runs(uri: str, steps: int) -> list[tuple[float, float, float, dict]]:
+    """(start, end, modes_hq, sampled params) of the search trials that logged their final evaluation.
 
     The end is the timestamp of the final step's metrics: Tune stops a trial at its last report,
     so the MLflow run itself is only closed later, by the driver.
@@ -52,8 +53,9 @@ def _search_runs(uri: str, steps: int) -> list[tuple[float, float, float]]:
     for r in client.search_runs([exp.experiment_id], "tags.`ganarena.phase` = 'search'", max_results=1000):
         final = [m for m in client.get_metric_history(r.info.run_id, "modes_hq") if m.step == steps]
         if final:
-            out.append((r.info.start_time / 1000, final[0].timestamp / 1000, final[0].value))
-    return out
+            out.append((r.info.start_time / 1000, final[0].timestamp / 1000, final[0].value,
+                        json.loads(r.data.tags["ganarena.params"])))
+    return sorted(out, key=lambda t: t[0])
 
 
 def run_sweep(trials: int, steps: int, workdir: Path, full: bool = False) -> dict:
@@ -84,20 +86,26 @@ def run_sweep(trials: int, steps: int, workdir: Path, full: bool = False) -> dic
     if len(search) != trials:
         raise RuntimeError(f"expected {trials} finished search trials, got {len(search)} "
                            f"(exit {proc.returncode}):\n{(err or '')[-3000:]}")
-    return {"search_wall_s": max(e for _, e, _ in search) - t0, "command_wall_s": wall if full else None,
-            "start_to_first_trial_s": min(s for s, _, _ in search) - t0,
-            "trial_durations_s": [e - s for s, e, _ in search], "best_modes_hq": max(v for _, _, v in search)}
+    return {"search_wall_s": max(e for _, e, _, _ in search) - t0, "command_wall_s": wall if full else None,
+            "start_to_first_trial_s": min(s for s, _, _, _ in search) - t0,
+            "trial_durations_s": [e - s for s, e, _, _ in search], "best_modes_hq": max(v for _, _, v, _ in search),
+            "configs": [p for _, _, _, p in search]}
 
 
-def run_plain(trials: int, steps: int) -> dict:
-    """Sequential Optuna loop over the same space and trial function, in this process, no MLflow."""
+def run_plain(trials: int, steps: int, configs: list[dict]) -> dict:
+    """Sequential Optuna loop over the same space and trial function, in this process, no MLflow.
+
+    The study is given the sweep's own configurations (``enqueue_trial``, in the sweep's start order):
+    both sides train the same 16 trials, so the ratio is not confounded by what each search picked
+    (e.g. wgan-gp trials cost ~1.5x a no-penalty trial).
+    """
     import optuna
 
     from gan_core.config import to_dict
     from pipeline.experiment import load_experiment
     from pipeline.runner import Job, run
     from pipeline.sessions import LocalSession
-    from pipeline.sweep_space import Space, apply_params, first_points
+    from pipeline.sweep_space import Space, apply_params
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     exp = load_experiment(REPO / CONFIG, [*overrides(steps), f"sweep.trials={trials}", "sweep.seeds=1"])
@@ -117,16 +125,17 @@ def run_plain(trials: int, steps: int) -> dict:
     t0 = time.perf_counter()
     sampler = optuna.samplers.TPESampler(multivariate=True, group=True, seed=exp.gan.seed)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    for point in first_points(exp.sweep):
+    for point in configs:
         study.enqueue_trial(point)
     study.optimize(objective, n_trials=trials)
+    assert [t.params for t in study.trials] == configs, "the plain loop must replay the sweep's trials"
     return {"wall_s": time.perf_counter() - t0, "trial_durations_s": durations, "best_modes_hq": study.best_value}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=2000, help="G steps per trial (the demo's budget)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--full", action="store_true", help="let each sweep finish its seed re-runs and report")
     args = ap.parse_args()
@@ -138,7 +147,7 @@ def main() -> None:
     for i in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="ganarena-bench-sweep-") as tmp:
             sweeps.append(run_sweep(args.trials, args.steps, Path(tmp), args.full))
-        plains.append(run_plain(args.trials, args.steps))
+        plains.append(run_plain(args.trials, args.steps, sweeps[-1]["configs"]))
         s, p = sweeps[-1], plains[-1]
         print(f"#{i}: sweep search {s['search_wall_s']:.1f} s (first trial after {s['start_to_first_trial_s']:.0f} s), "
               f"plain Optuna {p['wall_s']:.1f} s, ratio {s['search_wall_s'] / p['wall_s']:.3f}", flush=True)
@@ -150,7 +159,8 @@ def main() -> None:
     result = {
         "host": start,
         "protocol": (f"{args.trials} trials of {CONFIG} (MLP 3x128, batch 256, {args.steps} G steps, 2 evals of "
-                     f"2500 samples) over the sweep's default space (5 losses x 5 penalties + weight); "
+                     f"2500 samples) over the sweep's default space (5 losses x 5 penalties + weight), the same "
+                     f"16 configurations on both sides; "
                      f"sweep = `ganarena sweep --seeds 1` subprocess, search phase only, trials 1 CPU/1 thread, "
                      f"concurrent up to the core count, MLflow on; plain = sequential optuna TPE "
                      f"(multivariate, group) + pipeline.runner.run + LocalSession, 1 thread, no MLflow, "

@@ -28,9 +28,14 @@ def build_trainer(cfg: GanConfig, spec: DataSpec, device: torch.device | str = "
                   noise: TorchNoise = DEFAULT_NOISE, seed: int | None = None) -> GANTrainer:
     """Seed torch, build G and D for ``spec`` and return the trainer (models built on CPU, then moved)."""
     torch.manual_seed(cfg.seed if seed is None else seed)
+    G, D = build_models(cfg, spec)
+    return GANTrainer(G, D, cfg, device=device, wrap=wrap, noise=noise)
+
+
+def build_models(cfg: GanConfig, spec: DataSpec) -> tuple[nn.Module, nn.Module]:
+    """G and D for ``spec`` as ``cfg`` describes them (a config the models cannot serve raises here)."""
     spec = conditional_spec(spec, cfg.data.conditional)
     G = build_generator(cfg.generator, spec)
     if hasattr(G.net, "beta_max"):  # Gumbel-softmax text generators anneal to train.gumbel_beta_max
         G.net.beta_max = float(cfg.train.gumbel_beta_max)
-    D = build_discriminator(cfg.discriminator, spec)
-    return GANTrainer(G, D, cfg, device=device, wrap=wrap, noise=noise)
+    return G, build_discriminator(cfg.discriminator, spec)

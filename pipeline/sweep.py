@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def _trial(config: dict[str, Any]) -> None:
         tags = {TAG_NAME: f"{ctx['sweep']}/{trial_id}", ROLE: "child", "mlflow.parentRunId": ctx["parent"],
                 "ganarena.phase": "seed" if seed_index is not None else "search", "ganarena.trial_id": trial_id,
                 "ganarena.sweep": ctx["sweep"], "loss": params["loss"], "penalty": params["penalty"],
-                "ganarena.config_label": label_of(params)}
+                "ganarena.config_label": label_of(params), "ganarena.params": json.dumps(params, sort_keys=True)}
         if seed_index is not None:
             tags["ganarena.seed_index"] = str(seed_index)
         run_id = client.create_run(ctx["exp_id"], run_name=label, tags=tags).info.run_id

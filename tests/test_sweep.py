@@ -9,6 +9,7 @@ machine: several local instances break Ray Train's placement-group cleanup, see 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -51,11 +52,13 @@ def _runs(workdir: Path, name: str) -> tuple[object, list, list]:
 
 
 def _params_of(run) -> dict:
-    """The sampled search parameters of a child, as the sweep's label function takes them."""
+    """The sampled search parameters of a child, as the sweep's label function takes them; they agree with
+    the training config the run logged and with the sampled values the run keeps as a JSON tag."""
     p = run.data.params
     params = {"loss": p["loss.name"], "penalty": p["penalty.name"]}
     if params["penalty"] != "none":
         params["penalty_weight"] = float(p["penalty.weight"])
+    assert json.loads(run.data.tags["ganarena.params"]) == params
     return params
 
 
