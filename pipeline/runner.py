@@ -22,7 +22,7 @@ from gan_core.checkpoint import load_checkpoint, restore, save_checkpoint
 from gan_core.config import GanConfig, flatten, from_dict, to_dict
 from gan_core.data import build_dataset
 from gan_core.loop import DivergedError, fit
-from gan_core.metrics import make_evaluator
+from gan_core.metrics import EVALUATORS, make_evaluator
 from gan_core.noise import ShardedNoise
 from pipeline.artifacts import save_samples
 from pipeline.tracking import RunLogger, git_commit
@@ -102,11 +102,11 @@ def run(job: Job, session) -> dict[str, float]:
 
     lead = rank == 0
     log = RunLogger(job.tracking_uri, job.run_id) if lead and job.run_id else None
-    evaluator = make_evaluator(eval_reference(cfg), n_fake=cfg.train.eval_samples, seed=cfg.seed) if lead else None
+    factory = EVALUATORS[ds.kind]  # primary metric and direction, without building the evaluator yet
+    evaluator = None  # built at the first evaluation: its reference features (e.g. FD's) need not delay step 1
     if log is not None and trainer.step == 0:
         log.params(flatten(to_dict(cfg)))
-        log.tags({"git_commit": git_commit(), "dataset": ds.name, "workers": world, **job.tags,
-                  **{f"protocol.{k}": v for k, v in evaluator.protocol.items()}})
+        log.tags({"git_commit": git_commit(), "dataset": ds.name, "workers": world, **job.tags})
     nodes = session.node_ids()  # every rank takes part in the gather
     if log is not None:
         log.tags({"ganarena.worker_nodes": ",".join(nodes)})
@@ -137,7 +137,7 @@ def run(job: Job, session) -> dict[str, float]:
                 log.flush()
 
     def callback(tr, logged: dict[str, float] | None) -> bool:
-        nonlocal best, quality
+        nonlocal best, quality, evaluator
         step = tr.step
         if logged is not None:
             logged["samples_per_s"] = progress.rate(step)
@@ -150,6 +150,10 @@ def run(job: Job, session) -> dict[str, float]:
             return False
         metrics: dict[str, float] = {}
         if do_eval and lead:
+            if evaluator is None:
+                evaluator = make_evaluator(eval_reference(cfg), n_fake=t.eval_samples, seed=cfg.seed)
+                if log is not None:
+                    log.tags({f"protocol.{k}": v for k, v in evaluator.protocol.items()})
             # Own RNG stream: only rank 0 evaluates, and drawing from the training RNG here would
             # desynchronise rank 0's noise from the other ranks' (2 workers would no longer == 1).
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -186,8 +190,8 @@ def run(job: Job, session) -> dict[str, float]:
         if log is not None:
             log.drop_unflushed()
             log.tags({"ganarena.status": "diverged", "ganarena.reason": str(e)[:500]})
-        if evaluator is not None:  # a diverged trial scores the worst value, so searchers move away
-            last[evaluator.primary] = -1e9 if evaluator.mode == "max" else 1e9
+        if lead:  # a diverged trial scores the worst value, so searchers move away
+            last[factory.primary] = -1e9 if factory.mode == "max" else 1e9
         last.update({"diverged": 1.0})
         session.report({**last, "diverged": 1.0, "step": trainer.step}, None)
         if log is not None:
