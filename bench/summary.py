@@ -88,6 +88,16 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
         out.append(("Text: SeqGAN oracle", "not run by this suite run", "-", "-", "-",
                     ("`python bench/text_oracle.py ../shared/data/seqgan_oracle.npz --out bench/results/text_oracle.json` "
                     "(30 CPU-min); measured numbers in docs/text.md")))
+    if r := results.get("text_coco"):
+        def bleus(m: dict[str, float]) -> str:
+            return (" / ".join(f"{m[f'bleu{n}']:.3f}" for n in (2, 3, 4)) + " | "
+                    + " / ".join(f"{m[f'self_bleu{n}']:.3f}" for n in (2, 3, 4)))
+        rows_ = [("real held-out", r["heldout_vs_heldout"])] + [(f"MLE T={t}", m) for t, m in r["mle"].items()]
+        if "gan_selected" in r:
+            rows_.append((f"GAN step {r['gan_selected']['step']}", r["gan_selected"]))
+        for label, m in rows_:
+            out.append((f"Text: captions {label}: BLEU-2/3/4 | Self-BLEU-2/3/4", bleus(m), "-", "-", "-",
+                        f"bigram JSD {m['ngram_jsd']:.4f}; bench/text_coco.py, " + r["protocol"].get("bleu", "")))
     if r := results.get("gpu"):
         for name, m in r.get("models", {}).items():
             for v, e in m.items():

@@ -41,7 +41,8 @@ class Job:
     parquet_meta: dict[str, Any] | None = None  # set when data comes from Ray Data Parquet shards
     log_model: bool = True
     threads: int = 1
-    quiet: bool = False
+    quiet: bool = False  # no progress lines
+    quiet_ray: bool = False  # Ray's own per-report INFO lines off (unless --verbose)
     tags: dict[str, str] = field(default_factory=dict)
 
 

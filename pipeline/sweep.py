@@ -71,7 +71,7 @@ def _trial(config: dict[str, Any]) -> None:
             tags["ganarena.seed_index"] = str(seed_index)
         run_id = client.create_run(ctx["exp_id"], run_name=label, tags=tags).info.run_id
     job = Job(gan=gan, name=label, tracking_uri=ctx["uri"], run_id=run_id, log_model=seed_index is not None,
-              threads=ctx["threads"], quiet=True)
+              threads=ctx["threads"], quiet=True, quiet_ray=not ctx.get("verbose"))
     if ctx["workers"] > 1:
         _run_trainer(job, ctx)
     else:

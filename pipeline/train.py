@@ -94,7 +94,16 @@ def _worker_loop(config: dict[str, Any]) -> None:
     from pipeline.runner import run
     from pipeline.sessions import RayTrainSession
 
-    run(Job(**config["job"]), RayTrainSession())
+    job = Job(**config["job"])
+    if job.quiet_ray:
+        import logging
+
+        # Ray logs every report ("Reporting training result N: TrainingReport(...)") at INFO through a
+        # logger named by its file path, outside ray.train's LoggingConfig
+        from ray.train.v2._internal.execution import context
+
+        logging.getLogger(context.__file__).setLevel(logging.WARNING)
+    run(job, RayTrainSession())
 
 
 def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, address: str | None = None,
@@ -139,7 +148,7 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
         parquet_meta = ds.meta
         datasets = {"train": parquet_input(cfg.data.root, resources.get("object_store_memory", 0.0))}
     job = Job(gan=to_dict(cfg), name=name, tracking_uri=uri, run_id=run_id, parquet_meta=parquet_meta,
-              log_model=log_model, threads=threads, tags={"ganarena.kind": "train"})
+              log_model=log_model, threads=threads, tags={"ganarena.kind": "train"}, quiet_ray=not verbose)
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"job": dataclasses.asdict(job)},
