@@ -143,8 +143,6 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
 
     parquet_meta, datasets = None, None
     if cfg.data.name == "parquet":
-        import ray.data
-
         parquet_meta = ds.meta
         datasets = {"train": parquet_input(cfg.data.root, resources.get("object_store_memory", 0.0))}
     job = Job(gan=to_dict(cfg), name=name, tracking_uri=uri, run_id=run_id, parquet_meta=parquet_meta,
@@ -182,7 +180,7 @@ def parquet_input(root: str, object_store_bytes: float) -> Any:
     """Ray Data over the Parquet shards of ``root``; materialized when it fits in a fifth of the object store.
 
     A streamed dataset re-reads and re-decodes its files every epoch, and each epoch's pipeline
-    takes ~1 s to start (bench/data_path.py: 4.8x the DCGAN's consumption when streamed, 227x
+    takes ~1 s to start (bench/data_path.py: 4.8x the DCGAN's consumption when streamed, ~250x
     materialized). Larger data (or remote storage) streams.
     """
     import ray.data
