@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,10 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
            "workers": sw.workers_per_trial, "cpus_per_worker": per_worker, "storage": storage,
            "threads": max(1, int(per_worker)), "nan_trial": sw.nan_trial,
            "verbose": verbose, "metric": metric, "mode": mode}
+    # Tune saves its experiment state every 10 s or more by default (auto): a driver killed then leaves it
+    # not knowing the trials created since, and --resume runs new trials in their place (deleting their
+    # first runs). Saving every second bounds that to trials started in the last second or so.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     from ray import tune
 
     trainable = tune.with_resources(_trial, trial_resources)

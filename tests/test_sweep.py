@@ -307,6 +307,7 @@ def test_resume_after_killing_the_driver(ray_local, tmp_path) -> None:
                 if len(done) >= 2:
                     break
             time.sleep(0.5)
+        killed_at = time.time()
         os.kill(proc.pid, signal.SIGKILL)  # the driver dies at once: no chance to tidy up
         proc.wait(timeout=30)
     finally:
@@ -333,12 +334,14 @@ def test_resume_after_killing_the_driver(ray_local, tmp_path) -> None:
     assert len(set(trial_ids)) == len(trial_ids), sorted(trial_ids)  # no trial got a second run
     after = {r.info.run_id: r for r in kids}
     # every run of the first attempt is kept and continued, except trials Tune had not yet saved when the
-    # driver died (at most the ones still training then): Tune creates them afresh, and their first runs are
-    # deleted (orphans), never left RUNNING
+    # driver died: Tune creates them afresh, and their first runs are deleted (orphans), never left RUNNING.
+    # Tune saves its state every second (the sweep sets TUNE_GLOBAL_CHECKPOINT_S=1), so only a trial started
+    # in the last second or so before the kill can be unknown (a tiny trial here trains to the end in 0.5 s)
     missing = set(before) - set(after)
-    assert missing <= set(before) - set(done), missing
+    ages = {rid: round(killed_at - before[rid].info.start_time / 1000, 2) for rid in missing}
+    assert all(age < 3.0 for age in ages.values()), ages
     assert all(c.get_run(rid).info.lifecycle_stage == "deleted" for rid in missing)
-    for rid, r in done.items():  # finished trials were not re-run
+    for rid, r in ((rid, r) for rid, r in done.items() if rid not in missing):  # Tune's finished trials: not re-run
         assert after[rid].info.start_time == r.info.start_time
         if r.info.status == "FINISHED":
             assert after[rid].info.end_time == r.info.end_time
