@@ -231,6 +231,10 @@ def report_command(sweep: str, workdir: Path, tracking_uri: str | None, out: Pat
     from pipeline.tracking import TAG_NAME, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri, workdir)
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        # never create an empty database as a side effect of a lookup
+        raise GanConfigError("sweep", f"no sweep named {sweep!r}: there is no MLflow database at {uri}",
+                             "a sweep name or parent run id, with --workdir/--tracking-uri of that sweep")
     client = MlflowClient(uri)
     exps = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(exps, f"tags.`ganarena.role` = 'parent' and tags.`{TAG_NAME}` = '{sweep}'",

@@ -164,6 +164,7 @@ SAMPLE_CASES = {
     "missing checkpoint": (["evaluate", "{t}/gone.pt"], "source", "checkpoint .pt file"),
     "unwritable --out": (["sample", "{a}/good.pt", "--out", "{a}/a_file/sub/s.npy"], "--out", "writable folder"),
     "--n 0": (["sample", "{a}/good.pt", "--out", "{t}/s.npy", "--n", "0"], "--n", ">= 1"),
+    "report of a sweep where nothing ran": (["report", "ghost"], "sweep", "--workdir/--tracking-uri"),
 }
 
 
