@@ -73,7 +73,9 @@ def run_sweep(trials: int, steps: int, workdir: Path, full: bool = False) -> dic
                             text=True)
     while proc.poll() is None:
         time.sleep(3)
-        if not full and (workdir / "mlflow.db").exists() and len(_search_runs(uri, steps)) >= trials:
+        # only once the driver has made the database (its Ray folder comes after): two processes creating a
+        # fresh SQLite database at once crash
+        if not full and (workdir / "ray").exists() and len(_search_runs(uri, steps)) >= trials:
             proc.send_signal(signal.SIGINT)
             break
     try:
