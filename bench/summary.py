@@ -49,6 +49,10 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
         s = r["ratio_sweep_over_plain"]
         out.append(("Sweep wall time (ganarena sweep / plain Optuna loop)", f"{s['median']:.2f}", _mmm(s),
                     "<= 0.6", _met(s["median"] <= 0.6), r["protocol"] + _load(r)))
+        if f := r.get("ratio_parallel_plain_over_plain"):
+            out.append(("Sweep floor (plain loops run side by side, no Ray / plain Optuna loop)", f"{f['median']:.2f}",
+                        _mmm(f), "-", "-", r["parallel_plain_definition"] + "; trial "
+                        f"{r['parallel_plain_trial_minus_plain_trial_s']['median']:+.2f} s vs alone" + _load(r)))
         slots = r.get("host", {}).get("cpus", 2)  # trials run at once (1 CPU each)
         over = [(slots * (sw["search_wall_s"] - sw["start_to_first_trial_s"]) - sum(pl["trial_durations_s"]))
                 / r["trials"] for sw, pl in zip(r["runs"]["sweep"], r["runs"]["plain"], strict=True)]

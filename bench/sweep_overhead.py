@@ -9,6 +9,9 @@ Both sides train the same kind of trial with the same function (``pipeline.runne
   * plain: optuna.create_study(TPESampler(multivariate=True, group=True, seed)) in this process,
     the sweep's own define-by-run space and first points, ``run(Job, LocalSession())`` with no
     MLflow, 1 torch thread, sequential. Timed from study creation (imports excluded).
+  * floor: the same configurations split over as many plain loops as the machine has cores, run at
+    once in fresh processes (no Ray, no MLflow): what side-by-side trials cost on this CPU by itself,
+    which no orchestrator can beat.
 ASHA never stops a trial here (grace period = the number of evaluations), so both sides train
 every trial to the full budget, and the plain loop replays the sweep's own 16 configurations.
 
@@ -134,6 +137,25 @@ def run_plain(trials: int, steps: int, configs: list[dict]) -> dict:
     return {"wall_s": time.perf_counter() - t0, "trial_durations_s": durations, "best_modes_hq": study.best_value}
 
 
+def run_plain_parallel(steps: int, configs: list[dict], slots: int) -> dict:
+    """The floor no orchestrator can beat: ``slots`` plain loops at once (no Ray, no MLflow), each a fresh
+    process given every ``slots``-th configuration; timed from their start (imports included, as the
+    sweep's command is). Shows what running trials side by side costs on this CPU by itself."""
+    import sys
+
+    code = ("import json, sys, warnings\nwarnings.filterwarnings('ignore')\nsys.path.insert(0, sys.argv[1])\n"
+            "from bench.sweep_overhead import run_plain\ncfgs = json.loads(sys.argv[2])\n"
+            "r = run_plain(len(cfgs), int(sys.argv[3]), cfgs)\nprint(json.dumps(r['trial_durations_s']))\n")
+    t0 = time.time()
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(REPO), json.dumps(configs[i::slots]), str(steps)],
+                              cwd=REPO, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+             for i in range(slots)]
+    durations = [d for p in procs for d in json.loads(p.communicate()[0].strip().splitlines()[-1])]
+    if any(p.returncode for p in procs):
+        raise RuntimeError("a parallel plain loop failed")
+    return {"wall_s": time.time() - t0, "trial_durations_s": durations}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=16)
@@ -145,16 +167,19 @@ def main() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", module="optuna")
-    sweeps, plains = [], []
+    slots = start.get("cpus", 2)  # trials run at once, 1 CPU each
+    sweeps, plains, floors = [], [], []
     for i in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="ganarena-bench-sweep-") as tmp:
             sweeps.append(run_sweep(args.trials, args.steps, Path(tmp), args.full))
         plains.append(run_plain(args.trials, args.steps, sweeps[-1]["configs"]))
-        s, p = sweeps[-1], plains[-1]
+        floors.append(run_plain_parallel(args.steps, sweeps[-1]["configs"], slots))
+        s, p, f = sweeps[-1], plains[-1], floors[-1]
         print(f"#{i}: sweep search {s['search_wall_s']:.1f} s (first trial after {s['start_to_first_trial_s']:.0f} s), "
-              f"plain Optuna {p['wall_s']:.1f} s, ratio {s['search_wall_s'] / p['wall_s']:.3f}", flush=True)
+              f"plain Optuna {p['wall_s']:.1f} s, ratio {s['search_wall_s'] / p['wall_s']:.3f}; {slots} plain loops "
+              f"at once {f['wall_s']:.1f} s, ratio {f['wall_s'] / p['wall_s']:.3f}", flush=True)
     ratios = [s["search_wall_s"] / p["wall_s"] for s, p in zip(sweeps, plains, strict=True)]
-    slots = start.get("cpus", 2)  # trials run at once, 1 CPU each
+    floor = [f["wall_s"] / p["wall_s"] for f, p in zip(floors, plains, strict=True)]
     overhead = [(slots * (s["search_wall_s"] - s["start_to_first_trial_s"]) - sum(p["trial_durations_s"])) / args.trials
                 for s, p in zip(sweeps, plains, strict=True)]
     in_sweep = [statistics.mean(s["trial_durations_s"]) - statistics.mean(p["trial_durations_s"])
@@ -170,6 +195,13 @@ def main() -> None:
                      f"imports excluded; pairs back to back, {args.repeats} repeats"),
         "trials": args.trials, "steps": args.steps,
         "ratio_sweep_over_plain": stats(ratios),
+        "ratio_parallel_plain_over_plain": stats(floor),
+        "parallel_plain_definition": (f"{slots} plain loops at once, fresh processes, every {slots}-th configuration "
+                                      f"each, no Ray, no MLflow, wall from their start (imports included): the "
+                                      f"floor of any orchestrator on this CPU"),
+        "parallel_plain_trial_minus_plain_trial_s": stats(
+            [statistics.mean(f["trial_durations_s"]) - statistics.mean(p["trial_durations_s"])
+             for f, p in zip(floors, plains, strict=True)]),
         "per_trial_overhead_s": stats(overhead),
         "per_trial_overhead_definition": ("(trial slots x (search wall - start-up) - sum of the plain loop's trial "
                                           "times) / trials"),
@@ -177,9 +209,10 @@ def main() -> None:
         "sweep_search_wall_s": stats([s["search_wall_s"] for s in sweeps]),
         "sweep_start_to_first_trial_s": stats([s["start_to_first_trial_s"] for s in sweeps]),
         "plain_wall_s": stats([p["wall_s"] for p in plains]),
-        "runs": {"sweep": sweeps, "plain": plains},
+        "runs": {"sweep": sweeps, "plain": plains, "parallel_plain": floors},
     }
-    print(f"ratio {stats(ratios)['median']:.3f} (target <= 0.6); per-trial overhead "
+    print(f"ratio {stats(ratios)['median']:.3f} (target <= 0.6; {slots} plain loops at once: "
+          f"{stats(floor)['median']:.3f}); per-trial overhead "
           f"{stats(overhead)['median']:.2f} s; wrote {write('sweep_overhead', result)}")
 
 
