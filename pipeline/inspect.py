@@ -23,7 +23,7 @@ from gan_core.config import GanConfig
 from gan_core.errors import GanConfigError
 from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
-from pipeline.tracking import TAG_NAME, resolve_tracking_uri
+from pipeline.tracking import TAG_NAME, database_missing, resolve_tracking_uri
 
 WHICH = ("best", "latest")
 EXTENSIONS = {".png": "image grid (images) or scatter plot (2-D toy data)",
@@ -73,8 +73,7 @@ def resolve_checkpoint(source: str | Path, which: str, workdir: Path,
     if _looks_like_path(src):
         raise GanConfigError("source", f"checkpoint file {src} not found", "a checkpoint .pt file or an MLflow run id")
     uri = resolve_tracking_uri(tracking_uri, workdir)
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
-        # never create an empty database as a side effect of a lookup
+    if database_missing(uri):
         raise GanConfigError("source", f"{src!r} is not a file and there is no MLflow database at {uri}",
                              "a checkpoint .pt file, or a run id with --workdir/--tracking-uri of its training")
     from mlflow.tracking import MlflowClient

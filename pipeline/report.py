@@ -228,11 +228,10 @@ def report_command(sweep: str, workdir: Path, tracking_uri: str | None, out: Pat
     """``ganarena report NAME_OR_PARENT_RUN``: find the parent run and (re)write its report."""
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking import TAG_NAME, resolve_tracking_uri
+    from pipeline.tracking import TAG_NAME, database_missing, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri, workdir)
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
-        # never create an empty database as a side effect of a lookup
+    if database_missing(uri):
         raise GanConfigError("sweep", f"no sweep named {sweep!r}: there is no MLflow database at {uri}",
                              "a sweep name or parent run id, with --workdir/--tracking-uri of that sweep")
     client = MlflowClient(uri)

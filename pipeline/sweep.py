@@ -21,7 +21,7 @@ from gan_core.errors import GanConfigError
 from gan_core.metrics import EVALUATORS
 from pipeline.experiment import Experiment
 from pipeline.sweep_space import Space, apply_params, first_points, label_of
-from pipeline.tracking import TAG_NAME, find_run, prepare_experiment, resolve_tracking_uri
+from pipeline.tracking import TAG_NAME, database_missing, find_run, prepare_experiment, resolve_tracking_uri
 
 ROLE = "ganarena.role"
 
@@ -245,7 +245,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
 
 def _parent_exists(uri: str, name: str) -> bool:
     """Whether sweep ``name`` has a parent run, without creating a database or an experiment on the way."""
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+    if database_missing(uri):
         return False
     from mlflow.tracking import MlflowClient
 

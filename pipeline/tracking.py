@@ -35,6 +35,11 @@ def resolve_tracking_uri(uri: str | None, workdir: Path) -> str:
                          ["sqlite:///ABS/PATH.db", "http://HOST:PORT", "postgresql://..."])
 
 
+def database_missing(uri: str) -> bool:
+    """An embedded (SQLite) URI whose database file does not exist: a lookup must not create it."""
+    return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file()
+
+
 def prepare_experiment(uri: str, experiment: str, workdir: Path) -> str:
     """Create (or find) the experiment from the driver, before any worker writes; returns its id.
 
