@@ -25,6 +25,7 @@ import json
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -141,8 +142,6 @@ def run_plain_parallel(steps: int, configs: list[dict], slots: int) -> dict:
     """The floor no orchestrator can beat: ``slots`` plain loops at once (no Ray, no MLflow), each a fresh
     process given every ``slots``-th configuration; timed from their start (imports included, as the
     sweep's command is). Shows what running trials side by side costs on this CPU by itself."""
-    import sys
-
     code = ("import json, sys, warnings\nwarnings.filterwarnings('ignore')\nsys.path.insert(0, sys.argv[1])\n"
             "from bench.sweep_overhead import run_plain\ncfgs = json.loads(sys.argv[2])\n"
             "r = run_plain(len(cfgs), int(sys.argv[3]), cfgs)\nprint(json.dumps(r['trial_durations_s']))\n")

@@ -342,7 +342,9 @@ def test_resume_after_killing_the_driver(ray_local, tmp_path) -> None:
     assert all(age < 3.0 for age in ages.values()), ages
     assert all(c.get_run(rid).info.lifecycle_stage == "deleted" for rid in missing)
     assert set(done) - missing, "no finished trial was kept: the checks below would check nothing"
-    for rid, r in ((rid, r) for rid, r in done.items() if rid not in missing):  # Tune's finished trials: not re-run
+    for rid, r in done.items():  # finished trials Tune knew were not re-run
+        if rid in missing:
+            continue
         assert after[rid].info.start_time == r.info.start_time
         if r.info.status == "FINISHED":
             assert after[rid].info.end_time == r.info.end_time
