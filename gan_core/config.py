@@ -18,7 +18,7 @@ import yaml
 
 from gan_core.errors import GanConfigError
 
-LossName = Literal["minimax", "ns", "wgan", "lsgan", "hinge"]
+LossName = Literal["minimax", "ns", "wgan", "lsgan", "hinge", "rsgan", "ragan"]
 PenaltyName = Literal["none", "wgan-gp", "dragan", "r1", "r2"]
 
 

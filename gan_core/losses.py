@@ -3,6 +3,8 @@
 Every loss takes raw discriminator outputs ("logits", any shape: (B,), (B, 1) or a PatchGAN map
 (B, 1, H, W)) and returns a scalar averaged over the batch AND the patch dimensions, so a map of
 logits scores like the same logits given as a flat batch. Both players minimise their loss.
+Relativistic losses (Jolicoeur-Martineau 2018) score real against fake, so their generator loss also
+needs D's logits on real data: ``g_loss(fake, real)``; the others ignore ``real``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from gan_core.errors import unknown_name
 
 @dataclass(frozen=True)
 class Loss:
-    """A named adversarial loss: ``d_loss(real, fake)`` for D, ``g_loss(fake)`` for G."""
+    """A named adversarial loss: ``d_loss(real, fake)`` for D, ``g_loss(fake, real=None)`` for G."""
 
     name: str
     d_loss: Callable[[Tensor, Tensor], Tensor]
-    g_loss: Callable[[Tensor], Tensor]
+    g_loss: Callable[..., Tensor]
     logistic: bool  # D outputs are logits of P(real); label smoothing applies
+    relativistic: bool = False  # g_loss needs D's logits on real data
 
 
 def _d_logistic(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
@@ -36,12 +39,12 @@ def _d_logistic(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
     return real_term.mean() + F.softplus(fake).mean()
 
 
-def _g_minimax(fake: Tensor) -> Tensor:
+def _g_minimax(fake: Tensor, real: Tensor | None = None) -> Tensor:
     """Saturating (original) G loss: E[log(1 - D(G(z)))] = -E[softplus(f)]; gradients vanish when D wins."""
     return -F.softplus(fake).mean()
 
 
-def _g_ns(fake: Tensor) -> Tensor:
+def _g_ns(fake: Tensor, real: Tensor | None = None) -> Tensor:
     """Non-saturating G loss: -E[log D(G(z))] = E[softplus(-f)]."""
     return F.softplus(-fake).mean()
 
@@ -51,7 +54,7 @@ def _d_wgan(real: Tensor, fake: Tensor) -> Tensor:
     return fake.mean() - real.mean()
 
 
-def _g_wgan(fake: Tensor) -> Tensor:
+def _g_wgan(fake: Tensor, real: Tensor | None = None) -> Tensor:
     """Generator loss -E[D(G(z))]; shared by WGAN and hinge."""
     return -fake.mean()
 
@@ -61,7 +64,7 @@ def _d_lsgan(real: Tensor, fake: Tensor) -> Tensor:
     return 0.5 * (real - 1).pow(2).mean() + 0.5 * fake.pow(2).mean()
 
 
-def _g_lsgan(fake: Tensor) -> Tensor:
+def _g_lsgan(fake: Tensor, real: Tensor | None = None) -> Tensor:
     """LSGAN generator (c=1): ½E[(D(G(z)) - 1)²]."""
     return 0.5 * (fake - 1).pow(2).mean()
 
@@ -71,12 +74,40 @@ def _d_hinge(real: Tensor, fake: Tensor) -> Tensor:
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
 
 
+def _relative(real: Tensor | None) -> Tensor:
+    if real is None:
+        raise ValueError("a relativistic generator loss needs D's logits on real data: g_loss(fake, real)")
+    return real
+
+
+def _d_rsgan(real: Tensor, fake: Tensor) -> Tensor:
+    """RSGAN: -E[log sigmoid(C(x_r) - C(x_f))] over paired real/fake logits = softplus(f - r), averaged."""
+    return F.softplus(fake - real).mean()
+
+
+def _g_rsgan(fake: Tensor, real: Tensor | None = None) -> Tensor:
+    """RSGAN generator: -E[log sigmoid(C(x_f) - C(x_r))] = softplus(r - f), averaged (RelGAN's loss)."""
+    return F.softplus(_relative(real) - fake).mean()
+
+
+def _d_ragan(real: Tensor, fake: Tensor) -> Tensor:
+    """RaGAN: -E[log sigmoid(C(x_r) - mean C(x_f))] - E[log(1 - sigmoid(C(x_f) - mean C(x_r)))] (ESRGAN's loss)."""
+    return F.softplus(fake.mean() - real).mean() + F.softplus(fake - real.mean()).mean()
+
+
+def _g_ragan(fake: Tensor, real: Tensor | None = None) -> Tensor:
+    """RaGAN generator: the D loss with real and fake swapped."""
+    return _d_ragan(fake, _relative(real))
+
+
 LOSSES: dict[str, Loss] = {
     "minimax": Loss("minimax", _d_logistic, _g_minimax, logistic=True),
     "ns": Loss("ns", _d_logistic, _g_ns, logistic=True),
     "wgan": Loss("wgan", _d_wgan, _g_wgan, logistic=False),
     "lsgan": Loss("lsgan", _d_lsgan, _g_lsgan, logistic=False),
     "hinge": Loss("hinge", _d_hinge, _g_wgan, logistic=False),
+    "rsgan": Loss("rsgan", _d_rsgan, _g_rsgan, logistic=False, relativistic=True),
+    "ragan": Loss("ragan", _d_ragan, _g_ragan, logistic=False, relativistic=True),
 }
 
 

@@ -106,15 +106,25 @@ class GANTrainer:
         return {"d_loss": adv.detach(), "penalty": pen.detach(), "d_real": d_real.detach().float().mean(),
                 "d_fake": d_fake.detach().float().mean(), "grad_norm_d": gnorm.detach()}
 
-    def g_step(self, n: int, y: Tensor | None) -> dict[str, Tensor]:
-        """One generator update against the frozen, unwrapped discriminator."""
+    def g_step(self, n: int, y: Tensor | None, real: Tensor | None = None) -> dict[str, Tensor]:
+        """One generator update against the frozen, unwrapped discriminator.
+
+        Relativistic losses also score ``real`` (a real batch of ``n``; no gradient flows through it).
+        """
         y = y.to(self.device, non_blocking=True) if y is not None else None
+        d_real = None
+        if self.loss.relativistic:
+            if real is None:
+                raise ValueError(f"loss {self.loss.name!r} is relativistic: g_step needs a real batch")
+            with torch.no_grad(), self._autocast():
+                real = real.to(self.device, non_blocking=True)
+                d_real = (self.D(real, y) if y is not None else self.D(real)).float()
         self.D.requires_grad_(False)
         try:
             with self._autocast():
                 fake = self.G_train(self.latent(n), y)
                 d_fake = self.D(fake, y) if y is not None else self.D(fake)
-            g_loss = self.loss.g_loss(d_fake.float())
+            g_loss = self.loss.g_loss(d_fake.float(), d_real)
             self.opt_g.zero_grad(set_to_none=True)
             self.scaler_g.scale(g_loss).backward()
             self.scaler_g.unscale_(self.opt_g)
@@ -134,7 +144,7 @@ class GANTrainer:
         for real, y in batches:
             metrics = self.d_step(real, y)
         real, y = batches[-1]
-        metrics.update(self.g_step(real.shape[0], y))
+        metrics.update(self.g_step(real.shape[0], y, real))
         self.step += 1
         return metrics
 

@@ -54,7 +54,8 @@ def _mean_mode_distance(samples: torch.Tensor) -> float:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("loss,penalty,weight", [("minimax", "r1", 0.1), ("ns", "none", 0.0),
                                                  ("wgan", "wgan-gp", 1.0), ("lsgan", "dragan", 0.1),
-                                                 ("hinge", "r2", 0.1)])
+                                                 ("hinge", "r2", 0.1), ("rsgan", "none", 0.0),
+                                                 ("ragan", "r1", 0.1)])
 def test_every_loss_moves_far_closer_to_the_data(loss: str, penalty: str, weight: float) -> None:
     untrained = _mean_mode_distance(_train(0, 0, loss, penalty, weight).sample(2500))
     trained = _mean_mode_distance(_train(0, 800, loss, penalty, weight).sample(2500))
