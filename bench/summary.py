@@ -90,10 +90,18 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                 out.append((f"mnist5k FD {loss}", f"{e['fd']['mean']:.2f}", _mmm(e["fd"]), "-", "-",
                             r["mnist5k_protocol"] + _load(r)))
     if r := results.get("text_oracle"):
-        m = r.get("gan_selected") or r["gan_final"]
+        m, mle = r.get("gan_selected") or r["gan_final"], r["mle"]["1.0"]
+        met = m["nll_oracle"] <= 8.0 and m["nll_test"] <= mle["nll_test"] + 0.5 and r["cpu_min_total"] <= 30.5
+        temps = "; ".join(f"T={t} {v['nll_oracle']:.3f} / {v['nll_test']:.3f}" for t, v in r["mle"].items())
+        fin = r["gan_final"]
         out.append(("Text: SeqGAN oracle NLL_oracle / NLL_test (GAN)", f"{m['nll_oracle']:.3f} / {m['nll_test']:.3f}",
-                    "-", "published MLE 9.038, SeqGAN 8.736", "-",
-                    f"MLE {r['mle']['1.0']['nll_oracle']:.3f} / {r['mle']['1.0']['nll_test']:.3f}; bench/text_oracle.py"))
+                    f"final step {r['gan_steps']}: {fin['nll_oracle']:.3f} / {fin['nll_test']:.3f}",
+                    "NLL_oracle <= 8.0, NLL_test <= MLE + 0.5, 30 CPU-min (published MLE 9.038, SeqGAN 8.736)",
+                    _met(met),
+                    (f"configs/{Path(r.get('config', '')).name} {' '.join(r.get('overrides', []))}; GAN selected at step "
+                     f"{m.get('step', r['gan_steps'])} (lowest tracked NLL_oracle, 2,000 samples, among evaluations "
+                     f"with NLL_test <= MLE + 0.5), scored on 10,000 fresh samples; MLE {temps}; "
+                     f"{r['cpu_min_total']:.1f} CPU-min in all, 1 thread; bench/text_oracle.py")))
     else:
         out.append(("Text: SeqGAN oracle", "not run by this suite run", "-", "-", "-",
                     ("`python bench/text_oracle.py ../shared/data/seqgan_oracle.npz --out bench/results/text_oracle.json` "

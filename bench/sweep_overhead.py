@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 
 from bench.common import REPO, clean_env, host, stats, write
+from gan_core.losses import LOSSES
+from gan_core.penalties import PENALTIES
 
 CONFIG = "configs/toy_ring.yaml"
 
@@ -186,8 +188,8 @@ def main() -> None:
     result = {
         "host": start,
         "protocol": (f"{args.trials} trials of {CONFIG} (MLP 3x128, batch 256, {args.steps} G steps, 2 evals of "
-                     f"2500 samples) over the sweep's default space (5 losses x 5 penalties + weight), the same "
-                     f"16 configurations on both sides; "
+                     f"2500 samples) over the sweep's default space ({len(LOSSES)} losses x {len(PENALTIES)} penalties + "
+                     f"weight), the same {args.trials} configurations on both sides; "
                      f"sweep = `ganarena sweep --seeds 1` subprocess, search phase only, trials 1 CPU/1 thread, "
                      f"concurrent up to the core count, MLflow on; plain = sequential optuna TPE "
                      f"(multivariate, group) + pipeline.runner.run + LocalSession, 1 thread, no MLflow, "

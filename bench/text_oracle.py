@@ -59,7 +59,8 @@ def main() -> int:
     ds = build_dataset(cfg.data, seed=cfg.seed)
     track = TextEvaluator(ds, 2000, seed=1)
     final = TextEvaluator(ds, args.n_fake, seed=2)
-    res: dict = {"ground_truth": final.ground_truth, "protocol": final.protocol, "config": args.config}
+    res: dict = {"ground_truth": final.ground_truth, "protocol": final.protocol, "config": args.config,
+                 "overrides": args.set}
     log(f"data ready; ground truth NLL {final.ground_truth:.3f}")
 
     tr = build_trainer(cfg, spec_of(ds))
