@@ -98,7 +98,7 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                     f"final step {r['gan_steps']}: {fin['nll_oracle']:.3f} / {fin['nll_test']:.3f}",
                     "NLL_oracle <= 8.0, NLL_test <= MLE + 0.5, 30 CPU-min (published MLE 9.038, SeqGAN 8.736)",
                     _met(met),
-                    (f"configs/{Path(r.get('config', '')).name} {' '.join(r.get('overrides', []))}; GAN selected at step "
+                    (f"{' '.join(['configs/' + Path(r.get('config', '')).name, *r.get('overrides', [])])}; GAN selected at step "
                      f"{m.get('step', r['gan_steps'])} (lowest tracked NLL_oracle, 2,000 samples, among evaluations "
                      f"with NLL_test <= MLE + 0.5), scored on 10,000 fresh samples; MLE {temps}; "
                      f"{r['cpu_min_total']:.1f} CPU-min in all, 1 thread; bench/text_oracle.py")))
