@@ -91,7 +91,10 @@ def _g_rsgan(fake: Tensor, real: Tensor | None = None) -> Tensor:
 
 
 def _d_ragan(real: Tensor, fake: Tensor) -> Tensor:
-    """RaGAN: -E[log sigmoid(C(x_r) - mean C(x_f))] - E[log(1 - sigmoid(C(x_f) - mean C(x_r)))] (ESRGAN's loss)."""
+    """RaGAN: -E[log sigmoid(C(x_r) - mean C(x_f))] - E[log(1 - sigmoid(C(x_f) - mean C(x_r)))] (ESRGAN's loss).
+
+    The means are over this batch: under data parallelism, over each worker's share (like BatchNorm).
+    """
     return F.softplus(fake.mean() - real).mean() + F.softplus(fake - real.mean()).mean()
 
 
