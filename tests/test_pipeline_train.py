@@ -351,7 +351,23 @@ def test_two_workers_train_from_parquet_shards(ray_local, tmp_path) -> None:
     assert [m.step for m in c.get_metric_history(run_id, "d_loss")] == list(range(LOG, STEPS + 1, LOG))
     modes = c.get_metric_history(run_id, "modes_hq")
     assert [m.step for m in modes] == list(range(EVAL, STEPS + 1, EVAL))
-    assert max(m.value for m in modes) >= 2.0, [m.value for m in modes]  # an untrained G covers ~1 mode
+    # It learns: the final EMA generator's samples sit far closer to the ring's modes than an untrained one's.
+    # Mode counts are too coarse after 300 steps: the HQ radius is 3 std = 0.06 and only ~1% of samples reach
+    # it, so a CI run scored 0 modes at every evaluation. The mean distance falls from 1.91 to 0.45-0.48.
+    from gan_core.build import build_trainer
+    from gan_core.checkpoint import checkpoint_config
+    from gan_core.data.toy import mode_centres
+
+    ck = _checkpoint(tmp_path / "w", run_id)
+    cfg, spec = checkpoint_config(ck)
+    centres = torch.as_tensor(mode_centres("ring8", "wgangp")[0]).double()
+    torch.manual_seed(0)
+    untrained = build_trainer(cfg, spec).sample(2500)
+    tr = build_trainer(cfg, spec)
+    tr.load_state_dict(ck["trainer"])
+    trained = tr.sample(2500)
+    dist = [torch.cdist(x.double(), centres).min(1).values.mean().item() for x in (untrained, trained)]
+    assert dist[1] < dist[0] / 2, dist
 
 
 def test_small_parquet_data_is_materialized_once(ray_local, tmp_path) -> None:
