@@ -362,8 +362,8 @@ def test_two_workers_train_from_parquet_shards(ray_local, tmp_path) -> None:
     cfg, spec = checkpoint_config(ck)
     centres = torch.as_tensor(mode_centres("ring8", "wgangp")[0]).double()
     torch.manual_seed(0)
-    untrained = build_trainer(cfg, spec).sample(2500)
     tr = build_trainer(cfg, spec)
+    untrained = tr.sample(2500)
     tr.load_state_dict(ck["trainer"])
     trained = tr.sample(2500)
     dist = [torch.cdist(x.double(), centres).min(1).values.mean().item() for x in (untrained, trained)]
