@@ -105,3 +105,44 @@ def test_classifier_score_and_kid_bounds():
     far, std = kid_with(kid, torch.randn(300, 8, generator=g, dtype=torch.float64) + 1, seed=0)
     assert abs(near) < 0.05 < far and std > 0
     assert kid_with(kid, real + 1, seed=3) == kid_with(kid, real + 1, seed=3)  # seeded subsets
+
+
+def _rank0_metrics(rank: int, init: str, out: str) -> None:
+    """Rank 0 alone evaluates (as pipeline/runner.py does) while rank 1 waits at a barrier."""
+    import datetime
+    import gc
+
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2,
+                            timeout=datetime.timedelta(seconds=30))
+    try:
+        if rank == 0:
+            g = torch.Generator().manual_seed(3)
+            real, fake = torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) + 0.5
+            kid = kid_with(make_kid(real, 300, subsets=10, subset_size=100), fake, seed=0)
+            torch.save({"fd": frechet_distance(real, fake), "kid": kid}, out)
+        dist.barrier()
+    finally:
+        gc.collect()
+        dist.destroy_process_group()
+
+
+@pytest.mark.timeout(120)
+def test_fd_and_kid_on_rank_0_alone_do_not_sync_with_the_other_ranks(tmp_path):
+    """torchmetrics syncs its states over the process group in compute() by default. Our evaluation runs on
+    rank 0 only, so that all-gather met no partner (2 CPU ranks: mismatched collectives) or, on GPUs, failed
+    outright: nccl cannot gather the CPU-side states ("No backend type associated with device type cpu"),
+    which crashed `ganarena train --gpus-per-worker 1` at its first image evaluation on an H100."""
+    import torch.multiprocessing as mp
+
+    out, init = tmp_path / "m.pt", f"file://{tmp_path / 'rendezvous'}"
+    mp.start_processes(_rank0_metrics, args=(init, str(out)), nprocs=2, join=True, start_method="spawn")
+    got = torch.load(out, weights_only=True)
+    g = torch.Generator().manual_seed(3)
+    real, fake = torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) + 0.5
+    assert got["fd"] == pytest.approx(frechet_distance(real, fake), rel=1e-9)
+    r, f = real.double().numpy(), fake.double().numpy()
+    assert got["fd"] == pytest.approx(closed_form_fd(r.mean(0), np.cov(r.T), f.mean(0), np.cov(f.T)), rel=1e-6)
+    assert got["kid"] == pytest.approx(kid_with(make_kid(real, 300, subsets=10, subset_size=100), fake, seed=0))

@@ -7,6 +7,7 @@ subprocess joined to that same instance. What a run logged is read back with Mlf
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -380,3 +381,19 @@ def test_small_parquet_data_is_materialized_once(ray_local, tmp_path) -> None:
     assert isinstance(parquet_input(str(tmp_path), 4 * size / 0.2), MaterializedDataset)
     streamed = parquet_input(str(tmp_path), 4 * size / 0.2 - 1)  # one byte short of the budget: streamed
     assert not isinstance(streamed, MaterializedDataset) and streamed.count() == 50_000
+
+
+@pytest.mark.timeout(240)
+def test_two_workers_evaluate_images_on_rank_0(ray_local, tmp_path) -> None:
+    """A 2-worker image run reaches its FD evaluation and logs it. Rank 0 evaluates alone, so the metrics must
+    not join the training process group (they did, through torchmetrics' sync in compute(): a collective the
+    other rank never joined here, and an error under nccl on an H100)."""
+    digits = str(REPO / "configs" / "digits_dcgan_ns_r1.yaml")
+    sets = {"generator.width": 16, "discriminator.width": 16, "train.steps": 20, "train.log_every": 10,
+            "train.eval_every": 20, "train.ckpt_every": 20, "train.eval_samples": 300}
+    argv = ["train", digits, "--workers", "2", "--workdir", str(tmp_path / "w"), "--name", "img2"]
+    assert main(argv + [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]) == 0
+    (run,) = _runs(tmp_path / "w", "img2")
+    fd = _client(tmp_path / "w").get_metric_history(run.info.run_id, "fd")
+    assert [m.step for m in fd] == [20]
+    assert math.isfinite(fd[0].value) and fd[0].value > 0

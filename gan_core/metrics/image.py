@@ -2,7 +2,9 @@
 
 Features are computed once per sample set by an ``Extractor``; torchmetrics' FID/KID receive them
 through an identity ``feature=`` module, so each metric sees the same features and nothing is run
-twice. FD is in float64 (torchmetrics accumulates doubles).
+twice. FD is in float64 (torchmetrics accumulates doubles). Both are built with ``sync_on_compute=False``:
+evaluation runs on one rank, and torchmetrics would otherwise all-gather its states over the training
+process group in ``compute()`` (a collective the other ranks never join; with nccl, an error on CPU states).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def make_fd(real: torch.Tensor) -> FrechetInceptionDistance:
     """A torchmetrics FID object holding the real statistics (kept across ``reset``)."""
     from torchmetrics.image.fid import FrechetInceptionDistance  # lazy: ~10 s to import on a loaded 2-CPU box
 
-    fd = FrechetInceptionDistance(feature=Identity(real.shape[1]), reset_real_features=False)
+    fd = FrechetInceptionDistance(feature=Identity(real.shape[1]), reset_real_features=False, sync_on_compute=False)
     fd.update(real.double(), real=True)
     return fd
 
@@ -66,7 +68,7 @@ def make_kid(real: torch.Tensor, n_fake: int, subsets: int = 100, subset_size: i
     with warnings.catch_warnings():  # "will save all extracted features": intended, N is capped
         warnings.simplefilter("ignore", UserWarning)
         kid = KernelInceptionDistance(feature=Identity(real.shape[1]), subsets=subsets, subset_size=size,
-                                      reset_real_features=False)
+                                      reset_real_features=False, sync_on_compute=False)
     kid.update(real.double(), real=True)
     return kid
 
