@@ -15,6 +15,12 @@ if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1
     exit 0
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+# the nccl backend (what Ray Train's GPU workers use): one all-reduce on a 1-process group
+"$PY" -c 'import torch, torch.distributed as d
+d.init_process_group("nccl", init_method="tcp://127.0.0.1:29511", rank=0, world_size=1)
+t = torch.ones(4, device="cuda"); d.all_reduce(t); torch.cuda.synchronize()
+print("nccl all_reduce ok:", d.get_backend(), "nccl", ".".join(map(str, torch.cuda.nccl.version())))
+d.destroy_process_group()'
 export RAY_AUTH_MODE=${RAY_AUTH_MODE:-disabled}
 unset RAY_ADDRESS MLFLOW_TRACKING_URI
 exec "$PY" -m bench.gpu_throughput "$@"

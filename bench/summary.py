@@ -117,12 +117,20 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
             out.append((f"Text: captions {label}: BLEU-2/3/4 | Self-BLEU-2/3/4", bleus(m), "-", "-", "-",
                         f"bigram JSD {m['ngram_jsd']:.4f}; bench/text_coco.py, " + r["protocol"].get("bleu", "")))
     if r := results.get("gpu"):
+        where = f" [{r['host'].get('gpu')}, torch {r['host'].get('torch')}]"
         for name, m in r.get("models", {}).items():
             for v, e in m.items():
                 if isinstance(e, dict) and "images_per_s" in e:
                     ratio = f" ({e['ratio_vs_fp32']['median']:.2f}x fp32)" if "ratio_vs_fp32" in e else ""
                     out.append((f"GPU {name} {v}", f"{e['images_per_s']['median']:,.0f} img/s{ratio}",
-                                _mmm(e["images_per_s"], "{:,.0f}"), "-", "-", r["protocol"] + f" [{r['host'].get('gpu')}]"))
+                                _mmm(e["images_per_s"], "{:,.0f}"), "-", "-",
+                                f"batch {m['batch']}, {m.get('steps', '?')} steps; {r['protocol']}{where}"))
+        if g := r.get("ray_train_1gpu"):
+            out.append(("GPU: 1-GPU Ray Train / plain loop", f"{g['ratio']['median']:.3f}", _mmm(g["ratio"]), "-", "-",
+                        g["protocol"] + where))
+        else:
+            out.append(("GPU: 1-GPU Ray Train / plain loop", "not measured in the recorded GPU run", "-", "-", "-",
+                        "`bash bench/gpu.sh --skip-models --merge` on a GPU host"))
     else:
         out.append(("GPU figures", "not measured (no GPU in the run)", "-", "-", "-", "`bash bench/gpu.sh` on a GPU host"))
     return out
