@@ -131,7 +131,9 @@ def main() -> None:
     results: dict = {"host": {"cpus": os.cpu_count(), "python": platform.python_version(),
                               "loadavg_start": os.getloadavg()},
                      "method": "median samples/s over logging windows; eval+ckpt only at the last step; "
-                               "ganarena train = subprocess with its own local Ray, 1 worker, MLflow on; "
+                               "ganarena train = subprocess with its own local Ray, 1 worker, MLflow on "
+                               "(a new workdir each run; its database copied from the cached empty one, "
+                               "which the machine's first run makes: +1.3 s once); "
                                "plain = gan_core.fit in a fresh process, 1 torch thread, niceness "
                                f"{args.plain_nice} (Ray workers run at 15); pairs run back to back",
                      "cases": {}}
