@@ -89,32 +89,39 @@ def new_database(db: Path) -> None:
     MLflow builds a new database by running all its schema migrations: 1.3 s on an idle 2-CPU box,
     about 3 s under load, paid by every new --workdir. The copy takes milliseconds. Its Default
     experiment is pointed at <workdir>/mlartifacts/0, beside the experiments ganarena creates.
-    Where the cache cannot be written, MLflow creates the database itself as before.
+    This only saves time: if anything fails (no writable cache, no hard links), MLflow creates the
+    database itself as before.
     """
-    from mlflow.tracking import MlflowClient
-
     template = template_path()
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
     try:
         if not template.is_file():
-            template.parent.mkdir(parents=True, exist_ok=True)
-            tmp = template.with_name(f".{template.name}.{os.getpid()}.tmp")
-            MlflowClient(f"sqlite:///{tmp}").search_experiments()  # runs the migrations
-            os.replace(tmp, template)
-        tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+            _make_template(template)
         shutil.copyfile(template, tmp)
-    except OSError:
-        return
-    try:
         con = sqlite3.connect(tmp)
-        with con:
-            con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
-                        ((db.parent / "mlartifacts" / "0").resolve().as_uri(),))
-        con.close()
+        try:
+            with con:
+                con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                            ((db.parent / "mlartifacts" / "0").resolve().as_uri(),))
+        finally:
+            con.close()
         os.link(tmp, db)  # never replaces a database another process created meanwhile
-    except FileExistsError:
+    except Exception:  # noqa: BLE001, S110 - an optimisation only: fall back to MLflow's own creation
         pass
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _make_template(template: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    template.parent.mkdir(parents=True, exist_ok=True)
+    part = template.with_name(f".{template.name}.{os.getpid()}.tmp")
+    try:
+        MlflowClient(f"sqlite:///{part}").search_experiments()  # runs the migrations
+        os.replace(part, template)  # whole or not at all, also with several processes at once
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def safe_params(flat: dict[str, Any]) -> dict[str, str]:

@@ -61,3 +61,15 @@ def test_without_a_usable_cache_mlflow_creates_the_database_itself(tmp_path, mon
     exp_id = prepare_experiment(f"sqlite:///{workdir / 'mlflow.db'}", "e", workdir)
     assert MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_experiment(exp_id).name == "e"
     assert not list(workdir.glob(".*.tmp")) and not template_path().exists()
+
+
+def test_a_damaged_template_is_not_copied(tmp_path, monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    template_path().parent.mkdir(parents=True)
+    template_path().write_bytes(b"not a database")
+    workdir = tmp_path / "w"
+    exp_id = prepare_experiment(f"sqlite:///{workdir / 'mlflow.db'}", "e", workdir)
+    assert MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_experiment(exp_id).name == "e"
+    assert (workdir / "mlflow.db").read_bytes()[:16] == b"SQLite format 3\x00"
