@@ -99,8 +99,9 @@ def plain_rate(config: str, ov: list[str]) -> float:
     from gan_core.loop import BatchStream, fit
     from pipeline.experiment import load_experiment
 
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True  # PyTorch's defaults,
-    cfg = load_experiment(config, ov).gan                                                 # as in the Ray worker
+    # PyTorch's default TF32 settings, as in the Ray worker (the throughput variants change them)
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True
+    cfg = load_experiment(config, ov).gan
     ds = build_dataset(cfg.data, seed=cfg.seed)
     trainer = build_trainer(cfg, spec_of(ds), device="cuda")
     stamps: list[float] = []
