@@ -107,6 +107,11 @@ def test_classifier_score_and_kid_bounds():
     assert kid_with(kid, real + 1, seed=3) == kid_with(kid, real + 1, seed=3)  # seeded subsets
 
 
+def _rank0_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) + 0.5
+
+
 def _rank0_metrics(rank: int, init: str, out: str) -> None:
     """Rank 0 alone evaluates (as pipeline/runner.py does) while rank 1 waits at a barrier."""
     import datetime
@@ -119,8 +124,7 @@ def _rank0_metrics(rank: int, init: str, out: str) -> None:
                             timeout=datetime.timedelta(seconds=30))
     try:
         if rank == 0:
-            g = torch.Generator().manual_seed(3)
-            real, fake = torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) + 0.5
+            real, fake = _rank0_inputs()
             kid = kid_with(make_kid(real, 300, subsets=10, subset_size=100), fake, seed=0)
             torch.save({"fd": frechet_distance(real, fake), "kid": kid}, out)
         dist.barrier()
@@ -140,8 +144,7 @@ def test_fd_and_kid_on_rank_0_alone_do_not_sync_with_the_other_ranks(tmp_path):
     out, init = tmp_path / "m.pt", f"file://{tmp_path / 'rendezvous'}"
     mp.start_processes(_rank0_metrics, args=(init, str(out)), nprocs=2, join=True, start_method="spawn")
     got = torch.load(out, weights_only=True)
-    g = torch.Generator().manual_seed(3)
-    real, fake = torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) + 0.5
+    real, fake = _rank0_inputs()
     assert got["fd"] == pytest.approx(frechet_distance(real, fake), rel=1e-9)
     r, f = real.double().numpy(), fake.double().numpy()
     assert got["fd"] == pytest.approx(closed_form_fd(r.mean(0), np.cov(r.T), f.mean(0), np.cov(f.T)), rel=1e-6)

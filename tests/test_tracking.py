@@ -6,20 +6,20 @@ import time
 from pipeline.tracking import prepare_experiment, template_path
 
 
-def _tables(db) -> set[str]:
+def _query(db, sql: str) -> list[tuple]:
     con = sqlite3.connect(db)
     try:
-        return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def _tables(db) -> set[str]:
+    return {r[0] for r in _query(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def _alembic(db) -> str:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-    finally:
-        con.close()
+    return _query(db, "SELECT version_num FROM alembic_version")[0][0]
 
 
 def test_new_workdirs_copy_the_migrated_template_and_work(tmp_path, monkeypatch) -> None:
