@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo bench lint ui
+.PHONY: venv system-deps test demo bench lint ui
 
 venv: $(VENV)/.installed
 
@@ -16,7 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-test: venv
+# System packages the tests need (chromium): apt-get as root, else stop at once with the command to run.
+system-deps:
+	@bash scripts/system_deps.sh
+
+test: system-deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv

@@ -46,7 +46,8 @@ def train_one(config: str, loss: str, penalty: str, seed: int, minutes: float) -
     ds = build_dataset(cfg.data, seed=cfg.seed)
     trainer = build_trainer(cfg, spec_of(ds), noise=ShardedNoise(0, 1))
     torch.manual_seed(cfg.seed * 7919)
-    evaluator = make_evaluator(eval_reference(cfg), n_fake=cfg.train.eval_samples, seed=cfg.seed)
+    evaluator = make_evaluator(eval_reference(cfg), n_fake=cfg.train.eval_samples, seed=cfg.seed,
+                               feature_weights=cfg.metrics.feature_weights)
     budget = minutes * 60
     row = {"loss": loss, "penalty": penalty, "weight": WEIGHTS[penalty], "seed": seed}
     try:

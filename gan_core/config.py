@@ -113,6 +113,16 @@ class TrainConfig:
 
 
 @dataclass
+class MetricsConfig:
+    """What evaluations measure with. Images need a feature network: the shipped CNN of the dataset's
+    domain (digits, mnist5k) by default; any other data (an ImageFolder of your own, CIFAR-10, ...)
+    needs ``feature_weights``: a CNN from ``scripts/train_feature_net.py`` (``F.pt`` beside ``F.json``)
+    or an InceptionV3 weights file."""
+
+    feature_weights: str | None = None
+
+
+@dataclass
 class GanConfig:
     """Everything gan_core needs to build and train one GAN."""
 
@@ -125,6 +135,7 @@ class GanConfig:
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def validate(self, path: str = "") -> None:
         """Cross-field checks that a single field's type cannot express."""

@@ -6,18 +6,24 @@ from collections.abc import Iterable
 
 
 class GanConfigError(ValueError):
-    """Bad user input (config value, name, path, shape). The CLI prints it and exits with status 2."""
+    """Bad user input (config value, name, path, shape). The CLI prints it and exits with status 2.
+
+    It crosses process boundaries intact: Ray pickles an exception raised in a Train worker or a
+    Tune trial, and ``__reduce__`` rebuilds it from its three fields (the default would call
+    ``__init__`` with the message alone and fail to unpickle).
+    """
 
     def __init__(self, field: str, problem: str, allowed: Iterable[object] | str | None = None):
         self.field = field
         self.problem = problem
-        if allowed is None:
-            msg = f"{field}: {problem}"
-        else:
-            if not isinstance(allowed, str):
-                allowed = ", ".join(str(a) for a in allowed)
-            msg = f"{field}: {problem} (allowed: {allowed})"
+        if allowed is not None and not isinstance(allowed, str):
+            allowed = ", ".join(str(a) for a in allowed)
+        self.allowed = allowed
+        msg = f"{field}: {problem}" if allowed is None else f"{field}: {problem} (allowed: {allowed})"
         super().__init__(msg)
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str | None]]:
+        return type(self), (self.field, self.problem, self.allowed)
 
 
 def unknown_name(field: str, value: object, valid: Iterable[str]) -> GanConfigError:

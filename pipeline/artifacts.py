@@ -30,11 +30,24 @@ def scatter_png(fake: torch.Tensor, path: Path, centres: Any = None, title: str 
     return path
 
 
+TILE_PX = 32  # small images are enlarged (nearest neighbour) to about this many pixels a tile
+
+
+def upscale_factor(size: int) -> int:
+    """The integer enlargement that brings a ``size``-pixel image closest to TILE_PX (1 for 28 px and up)."""
+    return max(1, round(TILE_PX / max(size, 1)))
+
+
 def grid_png(fake: torch.Tensor, path: Path, n: int = 64) -> Path:
-    """An 8-column grid of the first ``n`` images (from [-1, 1])."""
+    """An 8-column grid of the first ``n`` images (from [-1, 1]); 8x8 digits become 32x32 tiles."""
+    import torch.nn.functional as F
     from torchvision.utils import save_image
 
-    save_image(fake[:n].clamp(-1, 1) * 0.5 + 0.5, path, nrow=8, padding=1)
+    imgs = fake[:n].float().clamp(-1, 1) * 0.5 + 0.5
+    k = upscale_factor(min(imgs.shape[-2:]))
+    if k > 1:
+        imgs = F.interpolate(imgs, scale_factor=k, mode="nearest")
+    save_image(imgs, path, nrow=8, padding=k)
     return path
 
 

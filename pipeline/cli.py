@@ -17,9 +17,15 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="override a config field, e.g. --set loss.name=hinge (repeatable)")
     p.add_argument("--workdir", type=Path, default=None, help="runs folder (default $GANARENA_HOME or ./runs)")
     p.add_argument("--tracking-uri", default=None, help="MLflow URI (default sqlite:///<workdir>/mlflow.db)")
-    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
-    p.add_argument("--storage-path", default=None, help="Ray checkpoint storage (shared FS or s3:// on clusters)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (default: $RAY_ADDRESS, as inside `ray job submit`; else a local instance)")
+    p.add_argument("--storage-path", default=None,
+                   help="Ray checkpoint storage (shared FS or s3:// on clusters; default $GANARENA_STORAGE)")
     p.add_argument("--verbose", action="store_true", help="show Ray's own logs")
+    p.add_argument("--feature-weights", default=None, metavar="FILE",
+                   help="feature network for image metrics (= --set metrics.feature_weights=FILE): a CNN from "
+                        "scripts/train_feature_net.py or an InceptionV3 weights file; needed for data without a "
+                        "shipped one (your ImageFolder, CIFAR-10, ...)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--tracking-uri", default=None)
         if cmd == "sample":
             c.add_argument("--out", type=Path, required=True, help=".png (images/toy), .npy (toy) or .txt (text)")
+        else:
+            c.add_argument("--feature-weights", default=None, metavar="FILE",
+                           help="feature network for image metrics (default: the run's metrics.feature_weights)")
 
     u = sub.add_parser("ui", help="MLflow UI on 127.0.0.1 for the project's tracking URI")
     u.add_argument("--host", default="127.0.0.1")
@@ -84,6 +93,12 @@ def _workdir(args: argparse.Namespace) -> Path:
     return (args.workdir or default_workdir()).resolve()
 
 
+def _with_feature_weights(args: argparse.Namespace) -> list[str]:
+    """The --set overrides, with --feature-weights as the override it stands for."""
+    extra = [f"metrics.feature_weights={args.feature_weights}"] if args.feature_weights else []
+    return list(args.overrides) + extra
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from gan_core.errors import GanConfigError
@@ -102,7 +117,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.experiment import load_experiment
     from pipeline.train import Placement, train
 
-    exp = load_experiment(args.config, args.overrides)
+    exp = load_experiment(args.config, _with_feature_weights(args))
     placement = Placement(args.workers, args.gpus_per_worker, args.cpus_per_worker, args.storage_path,
                           args.max_failures)
     name = args.name or exp.gan.name
@@ -119,7 +134,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from pipeline.experiment import load_experiment
     from pipeline.sweep import sweep
 
-    overrides = list(args.overrides)
+    overrides = _with_feature_weights(args)
     if args.trials is not None:
         overrides.append(f"sweep.trials={args.trials}")
     if args.seeds is not None:
@@ -153,7 +168,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.inspect import evaluate_command
 
-    print(evaluate_command(args.source, args.n, args.which, _workdir(args), args.tracking_uri))
+    print(evaluate_command(args.source, args.n, args.which, _workdir(args), args.tracking_uri, args.feature_weights))
     return 0
 
 

@@ -211,17 +211,23 @@ def sample_command(source: str | Path, out: Path, n: int | None, which: str, wor
 
 
 def evaluate_command(source: str | Path, n: int | None, which: str, workdir: Path,
-                     tracking_uri: str | None) -> str:
-    """Score the source's generator on the run's evaluation reference; the numbers come with their protocol."""
+                     tracking_uri: str | None, feature_weights: str | None = None) -> str:
+    """Score the source's generator on the run's evaluation reference; the numbers come with their protocol.
+
+    ``feature_weights`` (``--feature-weights``) replaces the run's ``metrics.feature_weights``."""
     from gan_core.metrics import make_evaluator
     from pipeline.runner import eval_reference
 
     _check_n(n, 2)
     with resolve_checkpoint(source, which, workdir, tracking_uri) as (path, what):
-        trainer, cfg, _, step = load_trainer(path)
-    ev = make_evaluator(eval_reference(cfg), n_fake=n or cfg.train.eval_samples, seed=cfg.seed)
-    fake = _samples(trainer, ev.n_fake, cfg.seed)
-    result = {k: float(v) for k, v in ev(fake).items()}
+        trainer, cfg, spec, step = load_trainer(path)
+    weights = str(Path(feature_weights).expanduser().resolve()) if feature_weights else cfg.metrics.feature_weights
+    ev = make_evaluator(eval_reference(cfg), n_fake=n or cfg.train.eval_samples, seed=cfg.seed,
+                        feature_weights=weights)
+    if spec.kind == "text":  # as in training: the generator itself, so NLL_test and entropy are measured too
+        result = {k: float(v) for k, v in ev(trainer.G_ema if trainer.G_ema is not None else trainer.G).items()}
+    else:
+        result = {k: float(v) for k, v in ev(_samples(trainer, ev.n_fake, cfg.seed)).items()}
     head = (f"[ganarena] {cfg.name!r} step {step} ({'EMA generator' if trainer.G_ema is not None else 'generator'}) "
             f"from {what}")
     body = "\n".join(f"  {k:<14} {v:.6g}" for k, v in result.items())

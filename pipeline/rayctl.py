@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Any
 
 from gan_core.errors import GanConfigError
 
-ADDRESS_FORMS = "auto, HOST:6379, ray://HOST:10001, or leave out for a local instance"
+ADDRESS_FORMS = "auto, HOST:6379, ray://HOST:10001, or leave out ($RAY_ADDRESS if set, else a local instance)"
 PROBE_TIMEOUT_S = 5.0
+RUNTIME_ENV_HINT = ("inside `ray job submit`, let ganarena join the job's cluster (leave out --address, or pass "
+                    "--address auto); check the job's --working-dir and --runtime-env-json; see cluster/README.md")
 
 
 def _probe(address: str) -> None:
@@ -38,7 +41,8 @@ def _free_port() -> int:
 
 
 def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | None = None) -> dict[str, Any]:
-    """Join ``address`` or start a local Ray sized for this machine; returns the cluster's resources.
+    """Join ``address`` (default: $RAY_ADDRESS, as inside a Ray job) or start a local Ray sized for this
+    machine; returns the cluster's resources.
 
     A local instance binds its dashboard to 127.0.0.1 and, unless RAY_AUTH_MODE is set, runs with
     token authentication disabled (nothing listens beyond loopback). Joining a cluster keeps
@@ -53,6 +57,9 @@ def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | 
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import ray
 
+    # Inside `ray job submit` (and wherever the user exported it) RAY_ADDRESS names the cluster to join:
+    # a private instance started there could not set up the job's runtime environment for its workers.
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         _probe(address)
     if ray.is_initialized():
@@ -88,3 +95,40 @@ def alive_nodes() -> int:
     import ray
 
     return sum(1 for n in ray.nodes() if n.get("Alive"))
+
+
+def user_error(exc: BaseException | None) -> GanConfigError | None:
+    """The user's error inside an exception Ray raised for a worker or a trial, as one GanConfigError:
+    a GanConfigError from the cause chain or Ray's wrappers (``worker_failures``, ``_base_exc``, ...),
+    or a runtime environment Ray could not set up; None when the failure was not the user's input."""
+    from ray.exceptions import RuntimeEnvSetupError
+
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, GanConfigError):
+            return e
+        if isinstance(e, RuntimeEnvSetupError):
+            first = next((ln.strip() for ln in str(e).splitlines() if ln.strip() and "Traceback" not in ln), "")
+            return GanConfigError("runtime_env", f"Ray could not set up the job's runtime environment "
+                                  f"({first[:200]})", RUNTIME_ENV_HINT)
+        todo += [e.__cause__, e.__context__]
+        for attr in ("worker_failures", "errors"):  # Train V2 WorkerGroupError, exception groups
+            more = getattr(e, attr, None)
+            if isinstance(more, dict):
+                todo += list(more.values())
+            elif isinstance(more, list | tuple):
+                todo += list(more)
+        as_instance = getattr(e, "as_instanceof_cause", None)  # RayTaskError wraps the original
+        if callable(as_instance):
+            with contextlib.suppress(Exception):  # a wrapper that cannot rebuild its cause adds nothing
+                todo.append(as_instance())
+        for attr in ("cause", "_base_exc", "controller_failure"):  # Ray's wrappers of the user's exception
+            inner = getattr(e, attr, None)
+            if isinstance(inner, BaseException):
+                todo.append(inner)
+    return None

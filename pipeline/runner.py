@@ -22,7 +22,7 @@ from gan_core.checkpoint import load_checkpoint, restore, save_checkpoint
 from gan_core.config import GanConfig, flatten, from_dict, to_dict
 from gan_core.data import build_dataset
 from gan_core.loop import DivergedError, fit
-from gan_core.metrics import EVALUATORS, make_evaluator
+from gan_core.metrics import make_evaluator, primary_metric
 from gan_core.noise import ShardedNoise
 from pipeline.artifacts import save_samples
 from pipeline.tracking import RunLogger, git_commit
@@ -74,9 +74,11 @@ class _Progress:
     def line(self, step: int, m: dict[str, float], sps: float, quality: str) -> None:
         if self.quiet:
             return
-        eta = (self.total - step) * self.batch * self.n_critic / sps if math.isfinite(sps) and sps > 0 else float("nan")
+        known = math.isfinite(sps) and sps > 0
+        speed = f"{sps:,.0f} samples/s ETA {(self.total - step) * self.batch * self.n_critic / sps:.0f}s" if known \
+            else "samples/s and ETA from the next line on"
         print(f"[ganarena] step {step}/{self.total} d={m['d_loss']:.3f} g={m['g_loss']:.3f} "
-              f"pen={m['penalty']:.3g} {quality} {sps:,.0f} samples/s ETA {eta:.0f}s", flush=True)
+              f"pen={m['penalty']:.3g} {quality} {speed}", flush=True)
 
 
 def run(job: Job, session) -> dict[str, float]:
@@ -103,7 +105,7 @@ def run(job: Job, session) -> dict[str, float]:
 
     lead = rank == 0
     log = RunLogger(job.tracking_uri, job.run_id) if lead and job.run_id else None
-    factory = EVALUATORS[ds.kind]  # primary metric and direction, without building the evaluator yet
+    primary, mode = primary_metric(ds)  # known without building the evaluator yet
     evaluator = None  # built at the first evaluation: its reference features (e.g. FD's) need not delay step 1
     if log is not None and trainer.step == 0:
         log.params(flatten(to_dict(cfg)))
@@ -152,7 +154,8 @@ def run(job: Job, session) -> dict[str, float]:
         metrics: dict[str, float] = {}
         if do_eval and lead:
             if evaluator is None:
-                evaluator = make_evaluator(eval_reference(cfg), n_fake=t.eval_samples, seed=cfg.seed)
+                evaluator = make_evaluator(eval_reference(cfg), n_fake=t.eval_samples, seed=cfg.seed,
+                                           feature_weights=cfg.metrics.feature_weights)
                 if log is not None:
                     log.tags({f"protocol.{k}": v for k, v in evaluator.protocol.items()})
             # Own RNG stream: only rank 0 evaluates, and drawing from the training RNG here would
@@ -192,7 +195,7 @@ def run(job: Job, session) -> dict[str, float]:
             log.drop_unflushed()
             log.tags({"ganarena.status": "diverged", "ganarena.reason": str(e)[:500]})
         if lead:  # a diverged trial scores the worst value, so searchers move away
-            last[factory.primary] = -1e9 if factory.mode == "max" else 1e9
+            last[primary] = -1e9 if mode == "max" else 1e9
         last.update({"diverged": 1.0})
         session.report({**last, "diverged": 1.0, "step": trainer.step}, None)
         if log is not None:

@@ -18,18 +18,13 @@ from typing import Any
 
 from gan_core.config import to_dict
 from gan_core.errors import GanConfigError
-from gan_core.metrics import EVALUATORS
+from gan_core.metrics import primary_metric
 from pipeline.experiment import Experiment
+from pipeline.progress import SweepProgress
 from pipeline.sweep_space import Space, apply_params, first_points, label_of
 from pipeline.tracking import TAG_NAME, database_missing, find_run, prepare_experiment, resolve_tracking_uri
 
 ROLE = "ganarena.role"
-
-
-def primary_metric(kind: str) -> tuple[str, str]:
-    """The headline metric and its direction for a data kind (toy: modes_hq/max, image: fd/min, ...)."""
-    factory = EVALUATORS[kind]
-    return factory.primary, factory.mode
 
 
 def _trial(config: dict[str, Any]) -> None:
@@ -143,7 +138,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     from pipeline.train import check_config
 
     ds = check_config(exp.gan)
-    metric, mode = primary_metric(ds.kind)
+    metric, mode = primary_metric(ds)
     sw = exp.sweep
     uri = resolve_tracking_uri(tracking_uri, workdir)
     if resume and not _parent_exists(uri, name):  # checked before anything is created
@@ -194,10 +189,13 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     # not knowing the trials created since, and --resume runs new trials in their place (deleting their
     # first runs). Saving every second bounds that to trials started in the last second or so.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    if not verbose:
+        _quiet_search_libraries()
     from ray import tune
 
     trainable = tune.with_resources(_trial, trial_resources)
-    closer = _close_on_complete(uri, exp.gan.train.steps)
+    progress = SweepProgress(metric, mode)
+    closer = _close_on_complete(uri, exp.gan.train.steps, progress)
     n_evals = math.ceil(exp.gan.train.steps / exp.gan.train.eval_every)
 
     def make_search() -> Any:
@@ -216,9 +214,12 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                                                                   trial_dirname_creator=trial_dirname),
                           run_config=_run_config(f"{name}-search", storage, verbose, closer))
 
+    progress.phase("search", sw.trials, f"{sw.trials} trials, {concurrent} at a time, Optuna TPE + ASHA on "
+                   f"{metric} ({'higher' if mode == 'max' else 'lower'} is better)")
     search = _tuner(Path(storage) / f"{name}-search", trainable, resume, make_search).fit()
     _stop_if_interrupted(client, search, sw.trials, exp_id, parent_id)
     search_rows = _finish_children(client, search, metric, exp.gan.train.steps)
+    _raise_user_error(client, search, parent_id)
     _prune_checkpoints(search)
 
     runs = _seed_runs(search_rows, metric, mode, sw.seeds)
@@ -231,16 +232,37 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                                                           trial_dirname_creator=trial_dirname),
                               run_config=_run_config(f"{name}-seeds", storage, verbose, closer))
 
+        progress.phase("seed re-runs", len(runs), f"the best configuration of each loss and each penalty, "
+                       f"{sw.seeds} seeds each, full budget")
         seeds = _tuner(Path(storage) / f"{name}-seeds", trainable, resume, make_seeds).fit()
         _stop_if_interrupted(client, seeds, len(runs), exp_id, parent_id)
         seed_rows = _finish_children(client, seeds, metric, exp.gan.train.steps)
+        _raise_user_error(client, seeds, parent_id)
         _prune_checkpoints(seeds)
     else:
+        progress.phase("seed re-runs", 0, "skipped: no search trial finished with a score")
         seed_rows = []
     _drop_orphans(client, exp_id, parent_id, {r["trial_id"] for r in search_rows + seed_rows})
+    progress.phase("report", 0, f"{workdir / 'reports' / name}")
     out = write_report(uri, exp_id, parent_id, workdir / "reports" / name)
     client.set_terminated(parent_id, "FINISHED")
     return {**out, "parent_run_id": parent_id}
+
+
+def _quiet_search_libraries() -> None:
+    """Our progress lines instead of Tune's boxes and Optuna's notices (all back with --verbose).
+
+    Tune's new output engine prints its "Configuration for experiment" box and "View detailed results"
+    even at verbose=0; its classic reporter at verbose=0 prints nothing. Optuna warns that the TPE
+    ``group`` option is experimental and logs every study it creates.
+    """
+    import warnings
+
+    import optuna
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def _parent_exists(uri: str, name: str) -> bool:
@@ -334,26 +356,53 @@ def _close_child(client: Any, child: Any, metrics: dict[str, Any], error: Any, s
     return status
 
 
-def _close_on_complete(uri: str, steps: int) -> Any:
+def _close_on_complete(uri: str, steps: int, progress: SweepProgress) -> Any:
     """A Tune callback that closes a trial's child run as soon as Tune ends the trial (ASHA stop, finish,
-    error): the MLflow UI shows it final at once, and a resumed sweep whose saved Tune state lags behind
-    still finds the trial finished in MLflow (``_trial`` then does not train it again)."""
+    error) and prints its progress line: the MLflow UI shows it final at once, and a resumed sweep whose
+    saved Tune state lags behind still finds the trial finished in MLflow (``_trial`` then does not train
+    it again)."""
     from ray import tune
 
     class CloseChild(tune.Callback):
-        def _close(self, trial: Any, error: Any) -> None:
+        def _close(self, trial: Any, error: Any, trials: list) -> None:
             from mlflow.tracking import MlflowClient
 
             client = MlflowClient(uri)
-            _close_child(client, _child_by_trial(client, trial.trial_id), trial.last_result or {}, error, steps)
+            status = _close_child(client, _child_by_trial(client, trial.trial_id), trial.last_result or {},
+                                  error, steps)
+            progress.trial_ended(trial, status, trials)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._close(trial, None)
+            self._close(trial, None, trials)
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._close(trial, trial.error_file or "trial failed")
+            self._close(trial, _error_line(trial), trials)
 
     return CloseChild()
+
+
+def _error_line(trial: Any) -> str:
+    """One line for a failed trial: the user's error when it was one, else where Tune wrote the traceback."""
+    from pipeline.rayctl import user_error
+
+    try:
+        mine = user_error(trial.get_pickled_error())
+    except Exception:  # noqa: BLE001 - an error Tune could not pickle: its text file stays the record
+        mine = None
+    return str(mine) if mine is not None else (trial.error_file or "trial failed")
+
+
+def _raise_user_error(client: Any, grid: Any, parent_id: str) -> None:
+    """When every trial of a phase failed and one failure was the user's input, stop with that one line."""
+    from pipeline.rayctl import user_error
+
+    if len(grid) == 0 or any(res.error is None for res in grid):
+        return
+    for res in grid:
+        mine = user_error(res.error)
+        if mine is not None:
+            client.set_terminated(parent_id, "FAILED")
+            raise mine
 
 
 def _child_by_trial(client: Any, trial_id: str) -> Any:

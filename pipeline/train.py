@@ -8,6 +8,7 @@ run id to the workers. A rerun with the same name resumes the same Ray run and t
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ def check_config(cfg: GanConfig) -> Any:
     from gan_core.models import DataSpec
 
     build_models(cfg, DataSpec(ds.shape, ds.num_classes, ds.kind))  # no optimizers: they import torch._dynamo (~1 s)
+    from gan_core.metrics import preflight
+
+    preflight(ds, cfg.metrics.feature_weights)  # an evaluation must not fail after minutes of training
     return ds
 
 
@@ -78,13 +82,18 @@ def size_workers(p: Placement, resources: dict[str, float]) -> tuple[float, int]
     return per, max(1, int(per))
 
 
+STORAGE_ENV = "GANARENA_STORAGE"  # a cluster-wide default for --storage-path (cluster/local.sh, KubeRay set it)
+
+
 def storage_for(p: Placement, workdir: Path, nodes: int) -> str:
-    """Ray storage_path: given, or <workdir>/ray on one node; multi-node clusters need shared storage."""
-    if p.storage_path:
-        return p.storage_path if "://" in p.storage_path else str(Path(p.storage_path).resolve())
+    """Ray storage_path: given, else $GANARENA_STORAGE, else <workdir>/ray on one node; multi-node clusters
+    need storage every node can reach."""
+    given = p.storage_path or os.environ.get(STORAGE_ENV) or None
+    if given:
+        return given if "://" in given else str(Path(given).expanduser().resolve())
     if nodes > 1:
         raise GanConfigError("--storage-path", f"the cluster has {nodes} nodes and Ray Train V2 needs checkpoint "
-                             "storage every node can reach", ["a shared filesystem path", "s3://bucket/prefix",
+                             f"storage every node can reach (or set {STORAGE_ENV} on the cluster)", ["a shared filesystem path", "s3://bucket/prefix",
                                                               "gs://bucket/prefix"])
     return str((workdir / "ray").resolve())
 
@@ -166,6 +175,11 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
         result = trainer.fit()
     except Exception as e:
         _end_if_running(client, run_id, "FAILED")
+        from pipeline.rayctl import user_error
+
+        mine = user_error(e)
+        if mine is not None:  # the user's input, raised in a worker: one line, exit 2
+            raise mine from None
         raise RuntimeError(f"training {name!r} failed: {type(e).__name__}: {str(e)[:2000]}") from e
     _end_if_running(client, run_id, "FAILED" if result.error else "FINISHED")
     status = client.get_run(run_id).info.status

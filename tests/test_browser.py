@@ -3,7 +3,7 @@
 Opens the tiny sweep's experiment (conftest.py ``tiny_sweep``), expands the parent run and checks that
 the experiment, the parent run and every child run are shown; saves a screenshot to
 test-artifacts/mlflow_ui.png. Run alone with ``pytest -m browser``. No browser is ever downloaded:
-a missing ``chromium`` is a failure (CI installs it, see .ci/run), not a skip.
+a missing ``chromium`` is a failure (`make test` installs it, see scripts/system_deps.sh), not a skip.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _free_port() -> int:
 def _chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.fail("`chromium` is not on PATH: install Debian's package (apt-get install -y chromium; .ci/run "
-                    "does this). The browser check drives that binary and never downloads a browser.")
+        pytest.fail("`chromium` is not on PATH: install Debian's package (apt-get install -y chromium; `make test` "
+                    "does this as root). The browser check drives that binary and never downloads a browser.")
     return path
 
 

@@ -100,11 +100,33 @@ class CNNExtractor(Extractor):
         return f, self.net.head(f)
 
 
+FIELD = "metrics.feature_weights"
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    """A state_dict file read with weights_only=True; anything else is one GanConfigError naming the file."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - pickles, truncated or foreign files: all the user's to fix
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise GanConfigError(FIELD, f"cannot read {path} as plain weights ({first})") from None
+    if not isinstance(state, dict):
+        raise GanConfigError(FIELD, f"{path} holds a {type(state).__name__}, not a state_dict")
+    return state
+
+
 def load_cnn(weights: str | Path, meta: dict[str, Any], name: str) -> CNNExtractor:
     """Build FeatureNet(**meta['arch']) and load a state_dict file (weights_only=True)."""
-    net = FeatureNet(**meta["arch"])
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    net.load_state_dict(state)
+    try:
+        net = FeatureNet(**meta["arch"])
+    except (KeyError, TypeError) as e:
+        raise GanConfigError(FIELD, f"the JSON beside {weights} has no valid 'arch' ({e})",
+                             "the JSON scripts/train_feature_net.py writes") from None
+    try:
+        net.load_state_dict(_load_state(Path(weights)))
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0][:200]
+        raise GanConfigError(FIELD, f"{weights} does not match the architecture in its JSON ({first})") from None
     return CNNExtractor(net, name, meta.get("test_accuracy"))
 
 
@@ -117,7 +139,7 @@ def load_shipped(domain: str) -> CNNExtractor:
     """The committed feature network of one domain (digits, mnist5k)."""
     nets = shipped_nets()
     if domain not in nets:
-        raise GanConfigError("feature_weights", f"no shipped feature network for domain {domain!r}", sorted(nets))
+        raise GanConfigError(FIELD, f"no shipped feature network for domain {domain!r}", sorted(nets))
     meta = nets[domain]
     return load_cnn(WEIGHTS_DIR / meta["file"], meta, f"{domain}-cnn (ours)")
 
@@ -128,10 +150,7 @@ class InceptionExtractor(Extractor):
     def __init__(self, weights_path: str | Path):
         super().__init__()
         p = Path(weights_path).expanduser()
-        if not p.is_file():
-            raise GanConfigError("feature_weights", f"InceptionV3 weights file {p} does not exist (expected "
-                                 "torch-fidelity's pt_inception-2015-12-05-6726825d.pth; nothing is downloaded)")
-        torch.load(p, map_location="cpu", weights_only=True)  # refuse pickles that are not plain weights
+        _load_state(p)  # refuse pickles that are not plain weights
         from torchmetrics.image.fid import NoTrainInceptionV3
 
         self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048", "logits_unbiased"],
@@ -149,12 +168,21 @@ def build_extractor(dataset_name: str, feature_weights: str | Path | None) -> Ex
     """The feature network for a dataset: a given file (our CNN if ``<file>.json`` exists, else
     InceptionV3) or the shipped CNN of the dataset's domain."""
     if feature_weights is not None:
-        side = Path(feature_weights).with_suffix(".json")
+        path = Path(feature_weights).expanduser()
+        if not path.is_file():
+            raise GanConfigError(FIELD, f"{path} is not a file", "a feature CNN F.pt (with F.json beside it) from "
+                                 "scripts/train_feature_net.py, or an InceptionV3 weights file")
+        side = path.with_suffix(".json")
         if side.is_file():
-            return load_cnn(feature_weights, json.loads(side.read_text()), f"{Path(feature_weights).stem} (user CNN)")
-        return InceptionExtractor(feature_weights)
+            try:
+                meta = json.loads(side.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise GanConfigError(FIELD, f"cannot read {side}: {e}") from None
+            return load_cnn(path, meta, f"{path.stem} (user CNN)")
+        return InceptionExtractor(path)
     if dataset_name not in DOMAIN_OF:
-        raise GanConfigError("feature_weights", f"no shipped feature network for dataset {dataset_name!r}; "
-                             "train one with scripts/train_feature_net.py --dataset ... --out F.pt and pass "
-                             "F.pt, or pass an InceptionV3 weights file", sorted(DOMAIN_OF))
+        raise GanConfigError(FIELD, f"no shipped feature network for dataset {dataset_name!r}: train one with "
+                             "`python scripts/train_feature_net.py --dataset ... --out F.pt` and pass "
+                             "--feature-weights F.pt (or --set metrics.feature_weights=F.pt), or pass an "
+                             "InceptionV3 weights file; shipped for", sorted(DOMAIN_OF))
     return load_shipped(DOMAIN_OF[dataset_name])

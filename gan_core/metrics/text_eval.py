@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from gan_core.errors import GanConfigError
 from gan_core.metrics import text as tm
-from gan_core.metrics.evaluator import Evaluator, register_evaluator
+from gan_core.metrics.base import Evaluator
 from gan_core.text_mle import entropy, has_likelihood, nll_oracle, nll_test, sample_tokens
 
 N_BLEU_REFS = 500  # Texygen: each hypothesis against the first 500 reference sentences
@@ -27,10 +27,20 @@ N_BLEU_HYPS = 500  # hypotheses scored for BLEU and Self-BLEU (the first of the 
 class TextEvaluator(Evaluator):
     """Scores text generators against an oracle (likelihoods) or a held-out corpus split (n-grams)."""
 
-    def __init__(self, ds, n_fake: int, seed: int, temperature: float | None = None):
-        super().__init__(ds, n_fake, seed)
+    @classmethod
+    def primary_for(cls, ds) -> tuple[str, str]:
+        """Oracle data: NLL_oracle; corpora: bigram JSD to the held-out split (both lower is better)."""
+        return ("nll_oracle" if getattr(ds, "oracle", None) is not None else "ngram_jsd"), "min"
+
+    @classmethod
+    def preflight(cls, ds, **kwargs) -> None:
+        """Text is scored against a held-out split: refuse a dataset without one before training."""
         if getattr(ds, "heldout", None) is None or len(ds.heldout) == 0:
             raise GanConfigError("data", f"text dataset {ds.name!r} has no held-out split to evaluate against")
+
+    def __init__(self, ds, n_fake: int, seed: int, temperature: float | None = None):
+        super().__init__(ds, n_fake, seed)
+        self.preflight(ds)
         self.temperature = temperature
         self.oracle = getattr(ds, "oracle", None)
         sampling = "model's own rule (LSTM T=1, conv argmax)" if temperature is None else f"T={temperature}"
@@ -92,5 +102,3 @@ class TextEvaluator(Evaluator):
                 out["entropy"] = entropy(model, ids, t)
         return out
 
-
-register_evaluator("text", TextEvaluator)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The system packages the test suite needs beyond .venv, installed when missing (called by `make test`).
+#   chromium   Debian's headless browser, driven by Playwright in tests/test_browser.py (no browser download)
+# As root they are installed with apt-get; otherwise this stops at once with the command to run.
+set -euo pipefail
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+(( ${#missing[@]} )) || exit 0
+
+if [[ "$(id -u)" != 0 ]]; then
+  echo "error: the tests need the Debian package(s): ${missing[*]}" >&2
+  echo "       run:  sudo apt-get update && sudo apt-get install -y ${missing[*]}   then 'make test' again" >&2
+  exit 2
+fi
+echo "[system_deps] installing ${missing[*]} (apt-get; a few minutes the first time)"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
+for pkg in "${missing[@]}"; do
+  command -v "$pkg" >/dev/null 2>&1 || { echo "error: apt-get installed $pkg but it is not on PATH" >&2; exit 2; }
+done
