@@ -29,6 +29,8 @@
 #   GANARENA_STOP_GRACE        seconds between SIGTERM and SIGKILL in `down` [3]; Ray's GCS
 #                              can hang on SIGTERM flushing events, so a short grace is enough
 #   GANARENA_RAY_BIN           the `ray` executable [<repo>/.venv/bin/ray, else `ray` on PATH]
+#   GANARENA_STORAGE           checkpoint storage default of ganarena's jobs [$GANARENA_CLUSTER_DIR/storage]
+#   GANARENA_HOME              runs folder default of ganarena's jobs [$GANARENA_CLUSTER_DIR/runs]
 #   RAY_AUTH_MODE              Ray token authentication: `disabled` (default here) or `token`.
 #                              With `token`, a token is taken from RAY_AUTH_TOKEN /
 #                              RAY_AUTH_TOKEN_PATH, or generated in $GANARENA_CLUSTER_DIR/auth_token.
@@ -226,6 +228,12 @@ cmd_up() {
   fi
 
   local t0=$SECONDS obj_bytes=$((OBJECT_STORE_MB * 1024 * 1024))
+  # Cluster-wide defaults that job drivers inherit from the raylets: checkpoint storage every node reaches
+  # (ganarena's --storage-path default), the runs folder (--workdir default) and, with --with-mlflow, the
+  # tracking server; so `ray job submit ... -- ganarena train CONFIG --workers 2` needs no flags.
+  export GANARENA_STORAGE="${GANARENA_STORAGE:-$STATE_DIR/storage}"
+  export GANARENA_HOME="${GANARENA_HOME:-$STATE_DIR/runs}"
+  (( with_mlflow )) && export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-$MLFLOW_URL}"
   say "RAY_AUTH_MODE=$RAY_AUTH_MODE; state in $STATE_DIR; ray = $RAY_BIN"
 
   if (( with_mlflow )); then
@@ -281,6 +289,8 @@ cmd_up() {
     echo "RAY_ADDRESS=127.0.0.1:$RAY_PORT"
     echo "RAY_API_SERVER_ADDRESS=$DASHBOARD_URL"
     echo "RAY_AUTH_MODE=$RAY_AUTH_MODE"
+    echo "GANARENA_STORAGE=$GANARENA_STORAGE"
+    echo "GANARENA_HOME=$GANARENA_HOME"
     [[ -n "${RAY_AUTH_TOKEN_PATH:-}" ]] && echo "RAY_AUTH_TOKEN_PATH=$RAY_AUTH_TOKEN_PATH"
     (( with_mlflow )) && echo "MLFLOW_TRACKING_URI=$MLFLOW_URL"
   } >"$STATE_DIR/env"

@@ -111,7 +111,11 @@ def user_error(exc: BaseException | None) -> GanConfigError | None:
             continue
         seen.add(id(e))
         if isinstance(e, GanConfigError):
-            return e
+            inner = getattr(e, "cause", None)  # Ray's RayTaskError(GanConfigError) prints a traceback: unwrap
+            if isinstance(inner, GanConfigError) and inner is not e:
+                todo.append(inner)
+                continue
+            return e if type(e) is GanConfigError else GanConfigError(e.field, e.problem, e.allowed)
         if isinstance(e, RuntimeEnvSetupError):
             first = next((ln.strip() for ln in str(e).splitlines() if ln.strip() and "Traceback" not in ln), "")
             return GanConfigError("runtime_env", f"Ray could not set up the job's runtime environment "

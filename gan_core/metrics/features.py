@@ -170,7 +170,7 @@ def build_extractor(dataset_name: str, feature_weights: str | Path | None) -> Ex
     if feature_weights is not None:
         path = Path(feature_weights).expanduser()
         if not path.is_file():
-            raise GanConfigError(FIELD, f"{path} is not a file", "a feature CNN F.pt (with F.json beside it) from "
+            raise GanConfigError(FIELD, f"{path} does not exist (or is not a file)", "a feature CNN F.pt (with F.json beside it) from "
                                  "scripts/train_feature_net.py, or an InceptionV3 weights file")
         side = path.with_suffix(".json")
         if side.is_file():

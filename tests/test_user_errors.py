@@ -1,0 +1,87 @@
+"""User errors cross every boundary as one line: pickling, a real Ray Train worker, a Tune trial; and data
+with no feature network is refused before Ray starts."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_core.errors import GanConfigError
+from pipeline.cli import main
+from pipeline.rayctl import user_error
+
+MSG = "loss.name: unknown name 'nope' (allowed: hinge, ns)"
+
+
+def test_gan_config_error_pickles_with_its_fields() -> None:
+    e = pickle.loads(pickle.dumps(GanConfigError("a.b", "bad", [1, 2])))
+    assert (str(e), e.field, e.problem, e.allowed) == ("a.b: bad (allowed: 1, 2)", "a.b", "bad", "1, 2")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_user_error_from_a_train_worker_and_a_tune_trial(ray_local, tmp_path) -> None:
+    import ray.train
+    from ray import tune
+    from ray.train.torch import TorchTrainer
+
+    def _raise(_config=None):  # defined here: pickled by value, the workers need not import this test module
+        raise GanConfigError("loss.name", "unknown name 'nope'", ["hinge", "ns"])
+
+    trainer = TorchTrainer(_raise, scaling_config=ray.train.ScalingConfig(num_workers=1),
+                           run_config=ray.train.RunConfig(name="err", storage_path=str(tmp_path)))
+    with pytest.raises(Exception) as info:
+        trainer.fit()
+    assert str(user_error(info.value)) == MSG
+    grid = tune.Tuner(_raise, run_config=tune.RunConfig(name="err-tune", storage_path=str(tmp_path), verbose=0,
+                                                        failure_config=tune.FailureConfig(max_failures=0))).fit()
+    assert str(user_error(grid[0].error)) == MSG
+    assert user_error(RuntimeError("not the user's")) is None
+
+
+def _png_folder(root, n=40, size=16):
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(n // 2):
+            Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(root / c / f"{i}.png")
+
+
+def test_imagefolder_without_feature_network_is_refused_before_ray(tmp_path, capsys, monkeypatch) -> None:
+    import ray
+
+    _png_folder(tmp_path / "imgs")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    started = ray.is_initialized()
+    rc = main(["train", "configs/mnist5k_dcgan.yaml", "--set", "data.name=imagefolder", "--set",
+               f"data.root={tmp_path / 'imgs'}", "--set", "data.image_size=16", "--workdir", str(tmp_path / "w")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "metrics.feature_weights" in err[0] and "imagefolder" in err[0], err
+    assert not (tmp_path / "w").exists()
+    assert ray.is_initialized() == started  # refused before Ray was started or joined
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_imagefolder_trains_with_a_supplied_feature_network(ray_local, tmp_path, capsys, monkeypatch) -> None:
+    import json
+
+    import torch
+
+    from gan_core.metrics.features import FeatureNet
+
+    _png_folder(tmp_path / "imgs")
+    net = FeatureNet(channels=1, native_size=16, feat_dim=64, num_classes=2)
+    torch.save(net.state_dict(), tmp_path / "fnet.pt")
+    (tmp_path / "fnet.json").write_text(json.dumps({"arch": net.arch, "test_accuracy": None}))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    rc = main(["train", "configs/mnist5k_dcgan.yaml", "--set", "data.name=imagefolder", "--set",
+               f"data.root={tmp_path / 'imgs'}", "--set", "data.image_size=16", "--feature-weights",
+               str(tmp_path / "fnet.pt"), "--workdir", str(tmp_path / "w"), "--name", "own",
+               "--set", "train.steps=4", "--set", "train.log_every=2", "--set", "train.eval_every=4",
+               "--set", "train.ckpt_every=4", "--set", "train.eval_samples=20", "--set", "train.batch_size=8"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "own: FINISHED" in out and "fd=" in out, out
