@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any
 
 from pipeline.sweep_space import label_of
 
@@ -18,15 +18,15 @@ from pipeline.sweep_space import label_of
 class SweepProgress:
     """Console lines of one sweep; ``phase`` starts a phase, ``trial_ended`` reports a trial."""
 
-    def __init__(self, metric: str, mode: str, out: TextIO | None = None):
+    def __init__(self, metric: str, mode: str):
+        # no stream kept: Tune pickles its callbacks with the experiment state, and sys.stdout may not pickle
         self.metric, self.mode = metric, mode
-        self.out = out or sys.stdout
         self.best: float | None = None
         self.total, self.ended, self.t0 = 0, 0, time.perf_counter()
         self.phase_no = 0
 
     def say(self, text: str) -> None:
-        print(f"[ganarena] {text}", file=self.out, flush=True)
+        print(f"[ganarena] {text}", file=sys.stdout, flush=True)
 
     def phase(self, title: str, total: int, detail: str = "", phases: int = 3) -> None:
         """A header: ``phase 1/3: search (12 trials; ...)``; trial counts restart."""
