@@ -6,8 +6,8 @@ For each config, 3 back-to-back pairs of:
     (read with MlflowClient);
   * ``gan_core.fit`` on the same config in a fresh subprocess (1 torch thread, as the Ray worker
     gets on this machine), timed over the same logging windows, at the Ray worker's scheduling
-    priority: Ray starts workers with niceness 15 (``RAY_worker_niceness``), which on a shared,
-    busy machine alone costs a nice-0 process's CPU share; ``--plain-nice 0`` measures that too.
+    priority: a local instance of ganarena starts its workers at niceness 0 (``RAY_worker_niceness``;
+    Ray's own default is 15); ``--plain-nice`` sets the plain loop's.
 Evaluation and checkpoints happen only at the last step in both (``eval_every = ckpt_every =
 steps``), so the windows measure training throughput, not evaluation cost. Also measured: the wall
 time from the command's start to its first training step, next to ``ray.init`` alone.
@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from pipeline.rayctl import WORKER_NICENESS
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "results" / "train_overhead.json"
@@ -76,7 +78,7 @@ def plain_loop(config: str, overrides: list[str]) -> dict[str, float]:
 
 
 def plain_subprocess(name: str, overrides: list[str], nice: int) -> dict[str, float]:
-    """``plain_loop`` in a fresh process at niceness ``nice`` (the Ray worker's is 15)."""
+    """``plain_loop`` in a fresh process at niceness ``nice`` (ganarena's Ray workers: 0)."""
     code = (f"import json, sys\nsys.path.insert(0, {str(REPO)!r})\nfrom bench.train_overhead import plain_loop\n"
             f"print(json.dumps(plain_loop({CASES[name][0]!r}, {overrides!r})))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
@@ -126,7 +128,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cases", nargs="*", default=list(CASES))
-    ap.add_argument("--plain-nice", type=int, default=15, help="niceness of the plain loop (Ray workers: 15)")
+    ap.add_argument("--plain-nice", type=int, default=int(WORKER_NICENESS),
+                    help="niceness of the plain loop (default: ganarena's Ray workers')")
     args = ap.parse_args()
     results: dict = {"host": {"cpus": os.cpu_count(), "python": platform.python_version(),
                               "loadavg_start": os.getloadavg()},
@@ -135,7 +138,7 @@ def main() -> None:
                                "(a new workdir each run; its database copied from the cached empty one, "
                                "which the machine's first run makes: +1.3 s once); "
                                "plain = gan_core.fit in a fresh process, 1 torch thread, niceness "
-                               f"{args.plain_nice} (Ray workers run at 15); pairs run back to back",
+                               f"{args.plain_nice} (Ray workers run at {WORKER_NICENESS}); pairs run back to back",
                      "cases": {}}
     for name in args.cases:
         config, base = CASES[name]

@@ -54,6 +54,8 @@ STOP_GRACE="${GANARENA_STOP_GRACE:-3}"
 # token mode on for `ray start` only when a token file happens to exist in ~/.ray).
 export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
 export RAY_USAGE_STATS_ENABLED=0
+# Workers at normal priority (Ray's default, 15, starves training next to any busy process; pipeline/rayctl.py).
+export RAY_worker_niceness="${RAY_worker_niceness:-0}"
 
 if [[ -n "${GANARENA_RAY_BIN:-}" ]]; then
   RAY_BIN="$GANARENA_RAY_BIN"
