@@ -397,3 +397,17 @@ def test_two_workers_evaluate_images_on_rank_0(ray_local, tmp_path) -> None:
     fd = _client(tmp_path / "w").get_metric_history(run.info.run_id, "fd")
     assert [m.step for m in fd] == [20]
     assert math.isfinite(fd[0].value) and fd[0].value > 0
+
+
+@pytest.mark.timeout(60)
+def test_local_ray_workers_run_at_normal_priority(ray_local) -> None:
+    """Ray's default worker niceness (15) starves training beside any busy process; ganarena's local Ray uses 0."""
+    import ray
+
+    @ray.remote(num_cpus=0.1)
+    def niceness() -> int:
+        import os
+
+        return os.nice(0)
+
+    assert ray.get(niceness.remote(), timeout=50) == 0
