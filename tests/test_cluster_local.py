@@ -301,19 +301,17 @@ def test_job_submit_places_tasks_on_both_nodes_and_tracks_in_mlflow(cluster, tmp
 
 @pytest.mark.timeout(420)
 def test_job_submit_ganarena_train_places_two_workers_on_two_nodes(cluster, tmp_path):
-    """`ray job submit ... -- ganarena train --workers 2`: one worker per node (1 CPU each), MLflow via the server."""
+    """cluster/README's short form, no flags beyond the run's own: `ray job submit --working-dir . -- ganarena
+    train CONFIG --workers 2`. The job joins the cluster (not a private instance), takes its storage, runs
+    folder and MLflow server from what `local.sh up` exported, and puts one worker on each node."""
     submission_id = f"train-test-{uuid.uuid4().hex[:8]}"
     name = f"cluster-train-{submission_id}"
-    runtime_env = {"env_vars": {"MLFLOW_TRACKING_URI": cluster.mlflow, "MLFLOW_DISABLE_TELEMETRY": "true"}}
-    storage = cluster.state_dir / "ray-storage"
-    entry = ["ganarena", "train", "configs/toy_ring.yaml", "--workers", "2", "--address", "auto",
-             "--storage-path", str(storage), "--workdir", str(cluster.state_dir / "runs"), "--name", name,
+    entry = ["ganarena", "train", "configs/toy_ring.yaml", "--workers", "2", "--name", name,
              "--experiment", "cluster-train", "--set", "train.steps=100", "--set", "train.log_every=25",
              "--set", "train.eval_every=50", "--set", "train.ckpt_every=50", "--set", "train.eval_samples=500"]
     t0 = time.monotonic()
     submit = _run([str(RAY), "job", "submit", "--address", cluster.dashboard, "--submission-id", submission_id,
-                   "--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env), "--", *entry],
-                  cluster.client_env(), timeout=400)
+                   "--working-dir", ".", "--", *entry], cluster.client_env(), timeout=400, cwd=REPO)
     cluster.measurements["train_job_s"] = round(time.monotonic() - t0, 1)
     out = submit.stdout + submit.stderr
     assert cluster.get_json(f"/api/jobs/{submission_id}")["status"] == "SUCCEEDED", out[-4000:]
@@ -331,6 +329,8 @@ def test_job_submit_ganarena_train_places_two_workers_on_two_nodes(cluster, tmp_
         assert set(nodes) == set(cluster.node_ids.values())
     assert [m.step for m in client.get_metric_history(run.info.run_id, "d_loss")] == [25, 50, 75, 100]
     assert {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")} >= {"checkpoints/latest.pt"}
+    assert (cluster.state_dir / "storage" / name).is_dir()  # Ray Train's storage: GANARENA_STORAGE from `up`
+    assert "RuntimeEnvSetupError" not in out and "Started a local Ray instance" not in out, out[-4000:]
 
 
 @pytest.mark.timeout(120)

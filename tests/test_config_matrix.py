@@ -14,6 +14,10 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import sys
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +29,17 @@ from gan_core.metrics import primary_metric
 from pipeline.cli import main
 from pipeline.experiment import load_experiment
 
-# ~35 s a config on 2 cores (24 configs: ~14 min), over the default run's budget: `pytest -m matrix` runs it
-# until one Ray Train start-up can serve several configs.
-pytestmark = [pytest.mark.slow, pytest.mark.matrix]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 STEPS = 4
 TINY = {"train.steps": STEPS, "train.log_every": 2, "train.eval_every": STEPS, "train.ckpt_every": STEPS,
         "train.eval_samples": 100, "train.batch_size": 32}
+# Two configs at a time: the shared local Ray has 2 CPUs and each run's one worker takes 1. Much of a
+# short run is waiting (actor start-up, Train's polling, MLflow), so two overlap well on 2 cores.
+AT_ONCE = 2
+MATRIX_TIMEOUT_S = 1200
 
 
 def _overrides(cfg) -> list[str]:
@@ -55,11 +61,59 @@ def _missing_data(cfg) -> str | None:
     return None
 
 
+class _PerThread(io.TextIOBase):
+    """sys.stdout/err stand-in: each thread that registered a buffer writes there, any other to ``real``."""
+
+    def __init__(self, real):
+        self.real, self.local = real, threading.local()
+
+    def write(self, text: str) -> int:
+        return getattr(self.local, "buf", self.real).write(text)
+
+    def flush(self) -> None:
+        getattr(self.local, "buf", self.real).flush()
+
+
 def _cli(*argv: str) -> tuple[int, str, str]:
+    """``ganarena ARGV`` in this process; its stdout and stderr (this thread's only, if routed)."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(list(argv))
+    if isinstance(sys.stdout, _PerThread):
+        sys.stdout.local.buf, sys.stderr.local.buf = out, err
+        try:
+            rc = main(list(argv))
+        finally:
+            del sys.stdout.local.buf, sys.stderr.local.buf
+    else:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(list(argv))
     return rc, out.getvalue(), err.getvalue()
+
+
+def _user_run(path: Path, workdir: Path) -> dict:
+    """What a user does with a config: `ganarena train` it, then `sample` and `evaluate` the run."""
+    result: dict = {"workdir": workdir}
+    try:
+        sets = _overrides(load_experiment(path).gan)
+        result["train"] = _cli("train", str(path), "--workdir", str(workdir), "--name", path.stem, *sets)
+        if result["train"][0] != 0:
+            return result
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+        exps = [e.experiment_id for e in client.search_experiments()]
+        (run,) = client.search_runs(exps, f"tags.`ganarena.name` = '{path.stem}'")
+        result["run_id"] = run.info.run_id
+        tiny = load_experiment(path, [s for s in sets if s != "--set"]).gan
+        ds = build_dataset(tiny.data, seed=tiny.seed)
+        kind = result["kind"] = ds.kind
+        result["metric"] = primary_metric(ds)[0]
+        result["sample_file"] = workdir / f"samples.{'txt' if kind == 'text' else 'png'}"
+        result["sample"] = _cli("sample", run.info.run_id, "--n", "16", "--out", str(result["sample_file"]),
+                                "--workdir", str(workdir))
+        result["evaluate"] = _cli("evaluate", run.info.run_id, "--n", "100", "--workdir", str(workdir))
+    except Exception:  # noqa: BLE001 - reported by that config's test
+        result["error"] = traceback.format_exc()
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -70,37 +124,46 @@ def matrix_env(ray_local, tmp_path_factory):
         yield tmp_path_factory.mktemp("matrix")
 
 
-@pytest.mark.timeout(240)
+@pytest.fixture(scope="module")
+def matrix(matrix_env) -> dict[str, dict]:
+    """Every config whose data is on this machine, run as a user would, AT_ONCE at a time."""
+    runnable = [p for p in CONFIGS if _missing_data(load_experiment(p).gan) is None]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "stdout", _PerThread(sys.stdout))
+        mp.setattr(sys, "stderr", _PerThread(sys.stderr))
+        with ThreadPoolExecutor(AT_ONCE) as pool:
+            futures = {p.stem: pool.submit(_user_run, p, matrix_env / p.stem) for p in runnable}
+            return {stem: f.result() for stem, f in futures.items()}
+
+
+@pytest.mark.timeout(MATRIX_TIMEOUT_S)  # the first test waits for the whole matrix
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
-def test_config_trains_samples_and_evaluates(matrix_env, path: Path) -> None:
+def test_config_trains_samples_and_evaluates(matrix, path: Path) -> None:
     cfg = load_experiment(path).gan
     missing = _missing_data(cfg)
     if missing:
         pytest.skip(f"{path.name}: its data {missing} is not on this machine")
-    workdir = matrix_env / path.stem
-    sets = _overrides(cfg)
-    tiny = load_experiment(path, [s for s in sets if s != "--set"]).gan
-    ds = build_dataset(tiny.data, seed=tiny.seed)
-    metric, _ = primary_metric(ds)
-    rc, out, err = _cli("train", str(path), "--workdir", str(workdir), "--name", path.stem, *sets)
+    result = matrix[path.stem]
+    assert "error" not in result, result["error"]
+    workdir = result["workdir"]
+    rc, out, err = result["train"]
     assert rc == 0, err[-3000:]
     assert f"{path.stem}: FINISHED" in out
+    metric, kind = result["metric"], result["kind"]
 
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
-    exps = [e.experiment_id for e in client.search_experiments()]
-    (run,) = client.search_runs(exps, f"tags.`ganarena.name` = '{path.stem}'")
+    run = client.get_run(result["run_id"])
     assert run.info.status == "FINISHED"
     history = client.get_metric_history(run.info.run_id, metric)
     assert [m.step for m in history] == [STEPS] and math.isfinite(history[0].value), history
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
     assert {"checkpoints/best.pt", "checkpoints/latest.pt"} <= arts
 
-    kind = ds.kind
-    out_file = matrix_env / f"{path.stem}.{'txt' if kind == 'text' else 'png'}"
-    rc, out, err = _cli("sample", run.info.run_id, "--n", "16", "--out", str(out_file), "--workdir", str(workdir))
+    rc, out, err = result["sample"]
     assert rc == 0, err[-3000:]
+    out_file = result["sample_file"]
     if kind == "text":
         lines = out_file.read_text().splitlines()
         assert len(lines) == 16 and all(line.strip() for line in lines)
@@ -109,7 +172,7 @@ def test_config_trains_samples_and_evaluates(matrix_env, path: Path) -> None:
             assert im.size[0] >= 8 * 28, im.size  # 8 tiles a row, 8x8 digits enlarged to 32 px
             assert np.asarray(im).std() > 0
 
-    rc, out, err = _cli("evaluate", run.info.run_id, "--n", "100", "--workdir", str(workdir))
+    rc, out, err = result["evaluate"]
     assert rc == 0, err[-3000:]
     line = next(ln for ln in out.splitlines() if ln.strip().startswith(metric + " "))
     assert math.isfinite(float(line.split()[-1]))
