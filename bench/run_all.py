@@ -1,4 +1,4 @@
-"""`make bench`: run the benchmark suite, then write bench/results/summary.md and the README's Performance section.
+"""`make bench`: run the benchmark suite, then write bench/results/summary.md and docs/performance.md.
 
     .venv/bin/python -m bench.run_all [--quick] [--only sweep_overhead ...] [--skip quality ...] [--summary-only]
 
@@ -16,7 +16,7 @@ import sys
 import time
 
 from bench.common import REPO, RESULTS
-from bench.summary import render, update_readme
+from bench.summary import render, update_page
 
 ORACLE = REPO.parent / "shared" / "data" / "seqgan_oracle.npz"
 SUITE = {  # name -> (full args, quick args); None = not run in that mode
@@ -38,7 +38,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="reduced settings (minutes, not hours)")
     ap.add_argument("--only", nargs="*", default=None, choices=list(SUITE))
     ap.add_argument("--skip", nargs="*", default=[], choices=list(SUITE))
-    ap.add_argument("--summary-only", action="store_true", help="only rebuild summary.md and the README section")
+    ap.add_argument("--summary-only", action="store_true", help="only rebuild summary.md and docs/performance.md")
     args = ap.parse_args()
     failed = []
     if not args.summary_only:
@@ -58,7 +58,7 @@ def main() -> int:
     results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     md = render(results)
     (RESULTS / "summary.md").write_text(md)
-    update_readme(REPO / "README.md", md)
+    update_page(REPO / "docs" / "performance.md", md)
     print(md)
     if failed:
         print(f"[bench] failed: {', '.join(failed)}", file=sys.stderr)

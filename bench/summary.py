@@ -1,4 +1,4 @@
-"""bench/results/*.json -> one markdown table (figure, value, min/median/max, target, protocol) and the README section."""
+"""bench/results/*.json -> one markdown table (figure, value, min/median/max, target, protocol) and docs/performance.md."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 START, END = "<!-- perf:start -->", "<!-- perf:end -->"
-ANCHOR = "## Security defaults"
 
 
 def _mmm(s: dict[str, float] | None, fmt: str = "{:.3g}") -> str:
@@ -148,14 +147,12 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     return note + "\n".join(lines) + "\n"
 
 
-def update_readme(readme: Path, table: str) -> None:
-    """Replace what is between the perf markers (adding them before ``## Security defaults`` if missing)."""
-    text = readme.read_text() if readme.exists() else ""
-    block = f"{START}\n## Performance\n\n{table}\n{END}"
+def update_page(page: Path, table: str) -> None:
+    """Replace what is between the perf markers of ``page`` (appending them, or a new page, if missing)."""
+    text = page.read_text() if page.exists() else "# Performance\n"
+    block = f"{START}\n{table}\n{END}"
     if START in text and END in text:
         new = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, count=1, flags=re.DOTALL)
-    elif ANCHOR in text:
-        new = text.replace(ANCHOR, f"{block}\n\n{ANCHOR}", 1)
     else:
         new = text.rstrip("\n") + f"\n\n{block}\n"
-    readme.write_text(new)
+    page.write_text(new)
