@@ -5,7 +5,9 @@ batch, seed) with gan_core's loop in its own process on one torch thread, then i
 generator is scored on 2,500 samples with PacGAN's definitions, independently of the run's own
 evaluations (HQ = within 3 std of a centre; a mode counts when it has an HQ sample). Targets
 (issue "every shipped config works"): grid25 >= 24/25 modes and >= 90% HQ, ring8 8/8 and >= 90%.
-Resumable: results already in bench/results/configs_quality.json for the same config text are kept.
+Resumable: results already in bench/results/configs_quality.json for the same config content (its
+parsed YAML: comments do not count) are kept. Each config's ``# Measured:`` comment line is rewritten
+from its results, and docs/configs.md gets the table.
 
     .venv/bin/python -m bench.configs_quality [--configs configs/toy_ring.yaml ...] [--seeds 0 1 2] [--fresh]
 """
@@ -26,8 +28,38 @@ N_SCORE = 2500
 TARGETS = {"grid25": (24, 0.90), "ring8": (8, 0.90)}
 
 
+MEASURED = "# Measured"
+
+
 def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    """The config's content, comments and layout aside: a new comment keeps its results."""
+    import yaml
+
+    content = json.dumps(yaml.safe_load(path.read_text()), sort_keys=True)
+    return hashlib.sha256(content.encode()).hexdigest()[:12]
+
+
+def measured_line(rows: list[dict]) -> str:
+    """The config's opening-comment line stating what it delivers (its rows: one per seed)."""
+    seeds = sorted(r["seed"] for r in rows)
+    ok = [r for r in rows if not r["diverged"]]
+    parts = [f"{MEASURED} (bench/configs_quality.py, EMA generator, seeds {', '.join(map(str, seeds))}):"]
+    if len(ok) < len(rows):
+        parts.append(f"{len(rows) - len(ok)} diverged;")
+    if ok:
+        modes, hq = [r["modes"] for r in ok], [100 * r["hq_fraction"] for r in ok]
+        n = 25 if rows[0]["data"] == "grid25" else 8
+        parts.append(f"{min(modes):.0f}-{max(modes):.0f}/{n} modes, {min(hq):.1f}-{max(hq):.1f}% high-quality,")
+    parts.append(f"{sum(r['cpu_s'] for r in rows) / len(rows):.0f} CPU-s per seed.")
+    return " ".join(parts)
+
+
+def write_measured(path: Path, line: str) -> None:
+    """Put ``line`` in the opening comment of ``path`` (replacing an older one), leaving the rest as it is."""
+    lines = path.read_text().splitlines()
+    lines = [ln for ln in lines if not ln.startswith(MEASURED)]
+    head = next((i for i, ln in enumerate(lines) if not ln.startswith("#")), len(lines))
+    path.write_text("\n".join(lines[:head] + [line] + lines[head:]) + "\n")
 
 
 def train_one(config: str, seed: int) -> dict:
@@ -109,6 +141,10 @@ def main() -> None:
     result = {"host": start, "rows": sorted(rows.values(), key=lambda r: (r["config"], r["seed"])),
               "protocol": " ".join(__doc__.split("\n\n")[1].split())}
     print(f"wrote {write('configs_quality', result)}")
+    for config in configs:
+        mine = [r for r in result["rows"] if r["config"] == config and r["seed"] in args.seeds]
+        if mine:
+            write_measured(REPO / config, measured_line(mine))
     md = table(result["rows"])
     args.doc.write_text("# What the shipped toy configs deliver\n\nWritten by `python -m bench.configs_quality` "
                         f"(commit {start['commit']}, load {start['loadavg_start'][0]:.1f} at start).\n\n"

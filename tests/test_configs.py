@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.configs_quality import MEASURED, TARGETS, digest, measured_line
 from gan_core.build import build_trainer, spec_of
 from gan_core.losses import LOSSES
 from gan_core.penalties import PENALTIES
@@ -65,3 +66,25 @@ def test_toy_configs_pair_each_loss_with_a_penalty() -> None:
     cond = load_experiment(CONFIGS[0].parent / "mnist5k_conditional.yaml").gan
     G = build_trainer(cond, spec_of(check_config(cond))).G
     assert any(type(m).__name__ == "ConditionalBatchNorm2d" for m in G.modules())
+
+
+TOY = [p for p in CONFIGS if p.stem.startswith("toy_")]
+QUALITY = Path(__file__).resolve().parent.parent / "bench" / "results" / "configs_quality.json"
+
+
+@pytest.mark.parametrize("path", TOY, ids=[p.stem for p in TOY])
+def test_toy_config_states_what_it_was_measured_to_deliver(path: Path) -> None:
+    """Each toy config's opening comment is its bench result at its current content, 3 seeds or more.
+
+    Editing a config's settings without re-running `python -m bench.configs_quality` fails here.
+    """
+    import json
+
+    rows = [r for r in json.loads(QUALITY.read_text())["rows"]
+            if r["config"] == f"configs/{path.name}" and r["sha"] == digest(path)]
+    assert len({r["seed"] for r in rows}) >= 3, f"{path.name}: measure it with bench/configs_quality.py"
+    stated = [ln for ln in path.read_text().splitlines() if ln.startswith(MEASURED)]
+    assert stated == [measured_line(rows)], stated
+    modes, hq = TARGETS[rows[0]["data"]]
+    missed = [(r["seed"], r["modes"], round(100 * r["hq_fraction"], 1)) for r in rows if not r["target_met"]]
+    assert not missed, f"{path.name}: below {modes} modes / {100 * hq:.0f}% HQ for (seed, modes, %HQ) {missed}"
