@@ -16,6 +16,7 @@ PROBE_TIMEOUT_S = 5.0
 # on 2 cores, a TrainController still importing torch after 2 minutes at 4% CPU, then Train's 60 s
 # worker-group start timeout (GetTimeoutError). `ray job submit` gives its jobs 0 for the same reason.
 WORKER_NICENESS = "0"
+PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"  # Train V2 reads it in the controller
 RUNTIME_ENV_HINT = ("inside `ray job submit`, let ganarena join the job's cluster (leave out --address, or pass "
                     "--address auto); check the job's --working-dir and --runtime-env-json; see cluster/README.md")
 
@@ -76,6 +77,10 @@ def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | 
         else:
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             os.environ.setdefault("RAY_worker_niceness", WORKER_NICENESS)  # read by the raylet it starts
+            # Train's PreemptionWatcher polls for node drains (spot/autoscaled nodes), which a local
+            # instance never has: it would cost every run one more worker process (~2.7 CPU-s) and a
+            # C++ warning about its restart arguments on the console.
+            os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
             port = _free_port()
             # Ray's state API (Train's placement-group cleaner polls it) finds its server through
             # /tmp/ray/ray_current_cluster when nothing else says where it is; a stale file left by an
