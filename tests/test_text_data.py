@@ -99,6 +99,27 @@ def test_random_oracle_dataset_is_fixed_one_hot_text() -> None:
                                                 split="test")).ids, a.heldout)
 
 
+def test_oracle_data_is_sampled_once_per_process_and_follows_its_weights(tmp_path: Path, monkeypatch) -> None:
+    """Driver check, worker, test-split reference and `evaluate` build the same oracle data: one sampling."""
+    from gan_core.data import text
+
+    calls = []
+    real = text.LSTMOracle.sample
+    monkeypatch.setattr(text.LSTMOracle, "sample", lambda self, n, seed=0: calls.append(n) or real(self, n, seed))
+    monkeypatch.setattr(text, "_SAMPLED", {})
+    np.savez(tmp_path / "w.npz", **_weights())
+    cfg = DataConfig(name="oracle-npz", root=str(tmp_path / "w.npz"), vocab_size=V, seq_len=5, n_samples=40)
+    a, b = build_dataset(cfg), build_dataset(DataConfig(**{**cfg.__dict__, "split": "test"}))
+    assert calls == [40, 40] and torch.equal(a.ids, b.heldout) and torch.equal(a.heldout, b.ids)
+    a.ids[0, 0] += 1  # a caller changing its copy does not change the next build
+    assert not torch.equal(build_dataset(cfg).ids, a.ids) and calls == [40, 40]
+    w = _weights()
+    w["Wout"] = w["Wout"] * 3  # other weights in the same file: sampled anew
+    np.savez(tmp_path / "w.npz", **w)
+    build_dataset(cfg)
+    assert calls == [40, 40, 40, 40]
+
+
 def test_corpus_word_and_char_levels(tmp_path: Path) -> None:
     lines = [f"the cat {w} on the mat" for w in ("sat", "lay", "slept", "sat", "ran")] * 4 + ["", "  "]
     f = tmp_path / "c.txt"
