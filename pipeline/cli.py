@@ -113,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _run_name(args: argparse.Namespace, exp) -> str:
+    """--name, else the config's ``name``; checked before anything starts."""
+    from pipeline.names import check_name
+
+    return check_name("--name", args.name) if args.name is not None else check_name("name", exp.gan.name)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.experiment import load_experiment
     from pipeline.train import Placement, train
@@ -120,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     exp = load_experiment(args.config, _with_feature_weights(args))
     placement = Placement(args.workers, args.gpus_per_worker, args.cpus_per_worker, args.storage_path,
                           args.max_failures)
-    name = args.name or exp.gan.name
+    name = _run_name(args, exp)
     out = train(exp.gan, name, _workdir(args), placement, args.address, args.tracking_uri, args.experiment,
                 args.verbose)
     metrics = {k: v for k, v in out["metrics"].items() if isinstance(v, int | float)}
@@ -140,7 +147,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         overrides.append(f"sweep.seeds={args.seeds}")
     exp = load_experiment(args.config, overrides)
-    out = sweep(exp, args.name or exp.gan.name, _workdir(args), args.address, args.tracking_uri,
+    out = sweep(exp, _run_name(args, exp), _workdir(args), args.address, args.tracking_uri,
                 args.storage_path, args.resume, args.verbose)
     print(out["table"])
     print(f"\n[ganarena] report: {out['report_dir']}/report.md (and report.html, trials.parquet)")

@@ -23,6 +23,7 @@ from gan_core.config import GanConfig
 from gan_core.errors import GanConfigError
 from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
+from pipeline.names import key_filter, name_key
 from pipeline.tracking import TAG_NAME, database_missing, resolve_tracking_uri
 
 WHICH = ("best", "latest")
@@ -50,7 +51,9 @@ def _find_run(client: Any, source: str) -> Any | None:
     exps = [e.experiment_id for e in client.search_experiments()]
     if not exps:
         return None
-    for flt in (f"tags.`{TAG_NAME}` = '{source}'", f"attributes.run_name = '{source}'"):
+    plain = name_key(source) == source  # other names are found by their key only (quotes cannot break a filter)
+    for flt in [key_filter(source)] + ([f"tags.`{TAG_NAME}` = '{source}'", f"attributes.run_name = '{source}'"]
+                                       if plain else []):
         runs = client.search_runs(exps, flt, max_results=1, order_by=["attributes.start_time DESC"])
         if runs:
             return runs[0]
@@ -70,19 +73,22 @@ def resolve_checkpoint(source: str | Path, which: str, workdir: Path,
     if Path(src).exists():
         raise GanConfigError("source", f"{src} is a folder, not a checkpoint file",
                              "a checkpoint .pt file or an MLflow run id")
-    if _looks_like_path(src):
-        raise GanConfigError("source", f"checkpoint file {src} not found", "a checkpoint .pt file or an MLflow run id")
+    not_a_file = GanConfigError("source", f"checkpoint file {src} not found", "a checkpoint .pt file or an MLflow run id")
     uri = resolve_tracking_uri(tracking_uri, workdir)
     if database_missing(uri):
+        if _looks_like_path(src):
+            raise not_a_file
         raise GanConfigError("source", f"{src!r} is not a file and there is no MLflow database at {uri}",
                              "a checkpoint .pt file, or a run id with --workdir/--tracking-uri of its training")
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
     try:
-        run = _find_run(client, src)
+        run = _find_run(client, src)  # a run name may look like a path ("../x", "a/b.pt")
     except Exception as e:  # noqa: BLE001 - server/database errors have many types
         raise GanConfigError("--tracking-uri", f"cannot query MLflow at {uri} ({type(e).__name__})") from None
+    if run is None and _looks_like_path(src):
+        raise not_a_file
     if run is None:
         raise GanConfigError("source", f"no MLflow run with id or name {src!r} at {uri}",
                              "a run id printed by `ganarena train` / shown by `ganarena ui`, or a checkpoint file")

@@ -228,6 +228,7 @@ def report_command(sweep: str, workdir: Path, tracking_uri: str | None, out: Pat
     """``ganarena report NAME_OR_PARENT_RUN``: find the parent run and (re)write its report."""
     from mlflow.tracking import MlflowClient
 
+    from pipeline.names import key_filter, name_key
     from pipeline.tracking import TAG_NAME, database_missing, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri, workdir)
@@ -236,15 +237,22 @@ def report_command(sweep: str, workdir: Path, tracking_uri: str | None, out: Pat
                              "a sweep name or parent run id, with --workdir/--tracking-uri of that sweep")
     client = MlflowClient(uri)
     exps = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(exps, f"tags.`ganarena.role` = 'parent' and tags.`{TAG_NAME}` = '{sweep}'",
-                              max_results=1) if exps else []
+    runs = []
+    for by_name in [key_filter(sweep)] + ([f"tags.`{TAG_NAME}` = '{sweep}'"] if name_key(sweep) == sweep else []):
+        runs = runs or (client.search_runs(exps, f"tags.`ganarena.role` = 'parent' and {by_name}", max_results=1)
+                        if exps else [])
     if not runs and re.fullmatch(r"[0-9a-f]{32}", sweep):
         try:
             runs = [client.get_run(sweep)]
         except Exception:  # noqa: BLE001 - unknown run id
             runs = []
+        if runs and runs[0].data.tags.get("ganarena.role") != "parent":  # a train run or a trial: no report of it
+            raise GanConfigError("sweep", f"run {sweep} is not a sweep (it is a "
+                                 f"{runs[0].data.tags.get('ganarena.kind', 'non-sweep')} run); a report needs a sweep",
+                                 "a sweep name or the parent run id `ganarena sweep` printed")
     if not runs:
         raise GanConfigError("sweep", f"no sweep named {sweep!r} (nor parent run id) in {uri}")
     parent = runs[0]
     name = parent.data.tags.get(TAG_NAME, parent.info.run_id)
-    return write_report(uri, parent.info.experiment_id, parent.info.run_id, out or workdir / "reports" / name)
+    return write_report(uri, parent.info.experiment_id, parent.info.run_id,
+                        out or workdir / "reports" / name_key(name))

@@ -20,9 +20,10 @@ from gan_core.config import to_dict
 from gan_core.errors import GanConfigError
 from gan_core.metrics import primary_metric
 from pipeline.experiment import Experiment
+from pipeline.names import name_key
 from pipeline.progress import SweepProgress
 from pipeline.sweep_space import Space, apply_params, first_points, label_of
-from pipeline.tracking import TAG_NAME, database_missing, find_run, prepare_experiment, resolve_tracking_uri
+from pipeline.tracking import database_missing, find_run, name_tags, prepare_experiment, resolve_tracking_uri
 
 ROLE = "ganarena.role"
 
@@ -59,7 +60,7 @@ def _trial(config: dict[str, Any]) -> None:
         run_id = existing.info.run_id
         client.update_run(run_id, status="RUNNING")
     else:
-        tags = {TAG_NAME: f"{ctx['sweep']}/{trial_id}", ROLE: "child", "mlflow.parentRunId": ctx["parent"],
+        tags = {**name_tags(f"{ctx['sweep']}/{trial_id}"), ROLE: "child", "mlflow.parentRunId": ctx["parent"],
                 "ganarena.phase": "seed" if seed_index is not None else "search", "ganarena.trial_id": trial_id,
                 "ganarena.sweep": ctx["sweep"], "loss": params["loss"], "penalty": params["penalty"],
                 "ganarena.config_label": label_of(params), "ganarena.params": json.dumps(params, sort_keys=True)}
@@ -116,7 +117,7 @@ def _run_trainer(job: Any, ctx: dict[str, Any]) -> None:
         _worker_loop, train_loop_config={"job": dataclasses.asdict(job)},
         scaling_config=ray.train.ScalingConfig(num_workers=ctx["workers"],
                                                resources_per_worker={"CPU": ctx["cpus_per_worker"]}),
-        run_config=ray.train.RunConfig(name=f"{ctx['sweep']}-{get_context().get_trial_id()}",
+        run_config=ray.train.RunConfig(name=name_key(f"{ctx['sweep']}-{get_context().get_trial_id()}"),
                                        storage_path=ctx["storage"], callbacks=[TuneReportCallback()],
                                        logging_config=ray.train.LoggingConfig(log_level="WARNING")),
     )
@@ -161,7 +162,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     if parent is None and resume:
         raise GanConfigError("--resume", f"no sweep named {name!r} to resume in {uri}")
     if parent is None:
-        parent_id = client.create_run(exp_id, run_name=f"sweep {name}", tags={TAG_NAME: name, ROLE: "parent",
+        parent_id = client.create_run(exp_id, run_name=f"sweep {name}", tags={**name_tags(name), ROLE: "parent",
                                       "ganarena.metric": metric, "ganarena.mode": mode}).info.run_id
         from pipeline.tracking import RunLogger
 
@@ -216,7 +217,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
 
     progress.phase("search", sw.trials, f"{sw.trials} trials, {concurrent} at a time, Optuna TPE + ASHA on "
                    f"{metric} ({'higher' if mode == 'max' else 'lower'} is better)")
-    search = _tuner(Path(storage) / f"{name}-search", trainable, resume, make_search).fit()
+    search = _tuner(Path(storage) / name_key(f"{name}-search"), trainable, resume, make_search).fit()
     _stop_if_interrupted(client, search, sw.trials, exp_id, parent_id)
     search_rows = _finish_children(client, search, metric, exp.gan.train.steps)
     _raise_user_error(client, search, parent_id)
@@ -234,7 +235,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
 
         progress.phase("seed re-runs", len(runs), f"the best configuration of each loss and each penalty, "
                        f"{sw.seeds} seeds each, full budget")
-        seeds = _tuner(Path(storage) / f"{name}-seeds", trainable, resume, make_seeds).fit()
+        seeds = _tuner(Path(storage) / name_key(f"{name}-seeds"), trainable, resume, make_seeds).fit()
         _stop_if_interrupted(client, seeds, len(runs), exp_id, parent_id)
         seed_rows = _finish_children(client, seeds, metric, exp.gan.train.steps)
         _raise_user_error(client, seeds, parent_id)
@@ -243,8 +244,9 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         progress.phase("seed re-runs", 0, "skipped: no search trial finished with a score")
         seed_rows = []
     _drop_orphans(client, exp_id, parent_id, {r["trial_id"] for r in search_rows + seed_rows})
-    progress.phase("report", 0, f"{workdir / 'reports' / name}")
-    out = write_report(uri, exp_id, parent_id, workdir / "reports" / name)
+    report_dir = workdir / "reports" / name_key(name)
+    progress.phase("report", 0, f"{report_dir}")
+    out = write_report(uri, exp_id, parent_id, report_dir)
     client.set_terminated(parent_id, "FINISHED")
     return {**out, "parent_run_id": parent_id}
 
@@ -278,7 +280,7 @@ def _parent_exists(uri: str, name: str) -> bool:
 def _run_config(name: str, storage: str, verbose: bool, closer: Any) -> Any:
     from ray import tune
 
-    return tune.RunConfig(name=name, storage_path=storage, verbose=1 if verbose else 0, callbacks=[closer],
+    return tune.RunConfig(name=name_key(name), storage_path=storage, verbose=1 if verbose else 0, callbacks=[closer],
                           failure_config=tune.FailureConfig(max_failures=0),
                           # every checkpoint is kept while the phase runs: Tune's saved state may name an
                           # older one than the newest when the driver dies, and resuming needs it to exist;

@@ -17,8 +17,9 @@ from gan_core.build import build_models
 from gan_core.config import GanConfig, flatten, to_dict
 from gan_core.data import build_dataset, check_shape
 from gan_core.errors import GanConfigError
+from pipeline.names import name_key
 from pipeline.runner import Job
-from pipeline.tracking import TAG_NAME, find_run, prepare_experiment, resolve_tracking_uri, safe_params
+from pipeline.tracking import find_run, name_tags, prepare_experiment, resolve_tracking_uri, safe_params
 
 
 @dataclass
@@ -145,7 +146,7 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
         client.update_run(run_id, status="RUNNING")
         print(f"[ganarena] resuming {name!r} (MLflow run {run_id})")
     else:
-        run_id = client.create_run(exp_id, run_name=name, tags={TAG_NAME: name}).info.run_id
+        run_id = client.create_run(exp_id, run_name=name, tags=name_tags(name)).info.run_id
 
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -165,7 +166,7 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
             resources_per_worker={"CPU": per_cpu, **({"GPU": placement.gpus_per_worker}
                                                      if placement.gpus_per_worker > 0 else {})}),
         run_config=ray.train.RunConfig(
-            name=name, storage_path=storage,
+            name=name_key(name), storage_path=storage,  # a path component and a Ray metric tag
             failure_config=ray.train.FailureConfig(max_failures=placement.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             logging_config=ray.train.LoggingConfig(log_level="INFO" if verbose else "WARNING")),
