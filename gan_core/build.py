@@ -39,3 +39,28 @@ def build_models(cfg: GanConfig, spec: DataSpec) -> tuple[nn.Module, nn.Module]:
     if hasattr(G.net, "beta_max"):  # Gumbel-softmax text generators anneal to train.gumbel_beta_max
         G.net.beta_max = float(cfg.train.gumbel_beta_max)
     return G, build_discriminator(cfg.discriminator, spec)
+
+
+FLOATS_PER_PARAM = 5  # weights, gradients, Adam's two moments, and G's EMA copy
+BATCH_COPIES = 4  # real and fake batches, each with its gradient, as the inputs of D (a lower bound)
+
+
+def training_memory(cfg: GanConfig, spec: DataSpec) -> dict[str, int]:
+    """A lower bound of the bytes one training step holds, from the config alone (models built on the meta
+    device: nothing allocated): {'generator': .., 'discriminator': .., 'batch': ..}. Activations inside
+    the models come on top, so a config above the machine's memory can never run."""
+    spec_c = conditional_spec(spec, cfg.data.conditional)
+    size = {}
+    for name, build, part in (("generator", build_generator, cfg.generator),
+                              ("discriminator", build_discriminator, cfg.discriminator)):
+        try:
+            with torch.device("meta"):
+                model = build(part, spec_c)
+            size[name] = FLOATS_PER_PARAM * 4 * sum(p.numel() for p in model.parameters())
+        except (RuntimeError, OverflowError):  # a size torch cannot even describe ("storage size overflowed")
+            size[name] = 2**63
+    sample = 1
+    for d in spec.shape:
+        sample *= int(d)
+    size["batch"] = BATCH_COPIES * 4 * cfg.train.batch_size * cfg.train.n_critic * sample
+    return size

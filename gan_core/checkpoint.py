@@ -15,6 +15,7 @@ from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
 
 FORMAT = "ganarena-checkpoint-v1"
+SPEC_KINDS = ("image", "text", "toy")
 
 
 def save_checkpoint(path: str | Path, trainer: GANTrainer, spec: DataSpec, stream_position: int,
@@ -30,9 +31,17 @@ def save_checkpoint(path: str | Path, trainer: GANTrainer, spec: DataSpec, strea
     buf = io.BytesIO()
     torch.save(payload, buf)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+    except OSError as e:  # e.g. a full disk: no half-written file is left for a resume to pick up
+        tmp.unlink(missing_ok=True)
+        raise GanConfigError(str(path), f"cannot write the checkpoint ({e.strerror or type(e).__name__}, "
+                             f"{len(buf.getvalue()):,} bytes)", "a writable folder with free space") from None
     return path
+
+
+REQUIRED = {"format": str, "config": dict, "spec": dict, "trainer": dict, "stream_position": int}
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -48,14 +57,29 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                              "weights_only=True") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise GanConfigError(str(path), "not a GAN Arena checkpoint (missing format tag)", [FORMAT])
+    bad = [k for k, tp in REQUIRED.items() if not isinstance(payload.get(k), tp)]
+    if bad:
+        raise GanConfigError(str(path), f"incomplete checkpoint: {', '.join(bad)} missing or of the wrong type",
+                             "a whole checkpoint as ganarena writes it")
+    try:
+        checkpoint_config(payload)
+    except GanConfigError as e:
+        raise GanConfigError(f"{path}: config {e.field}", e.problem, e.allowed) from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise GanConfigError(f"{path}: spec", f"not a data spec ({type(e).__name__}: {e})",
+                             "{shape: [positive ints], num_classes: int >= 0, kind: image|text|toy}") from None
     return payload
 
 
 def checkpoint_config(payload: dict[str, Any]) -> tuple[GanConfig, DataSpec]:
     """The config and data spec a checkpoint was trained with."""
     cfg = from_dict(GanConfig, payload["config"])
+    cfg.validate()
     s = payload["spec"]
-    return cfg, DataSpec(tuple(s["shape"]), int(s["num_classes"]), s["kind"])
+    shape, classes = tuple(int(d) for d in s["shape"]), int(s["num_classes"])
+    if not shape or min(shape) < 1 or classes < 0 or s["kind"] not in SPEC_KINDS:
+        raise ValueError(f"shape {list(shape)}, num_classes {classes}, kind {s['kind']!r}")
+    return cfg, DataSpec(shape, classes, s["kind"])
 
 
 def restore(trainer: GANTrainer, payload: dict[str, Any], restore_rng: bool = True) -> int:

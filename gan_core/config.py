@@ -122,6 +122,10 @@ class MetricsConfig:
     feature_weights: str | None = None
 
 
+MAX_IMAGE_SIZE = 1024  # StyleGAN-class sizes; beyond, the resized dataset alone (held in memory) cannot fit
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds; runs derive per-step seeds from it
+
+
 @dataclass
 class GanConfig:
     """Everything gan_core needs to build and train one GAN."""
@@ -145,6 +149,8 @@ class GanConfig:
                      "eval_samples"):
             if getattr(t, name) < 1:
                 raise GanConfigError(f"{p}train.{name}", f"must be >= 1, got {getattr(t, name)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise GanConfigError(f"{p}seed", f"must be in [0, {MAX_SEED}], got {self.seed}")
         if t.mle_pretrain_steps < 0:
             raise GanConfigError(f"{p}train.mle_pretrain_steps", "must be >= 0")
         if not 0.0 <= t.ema_decay < 1.0:
@@ -176,8 +182,8 @@ class GanConfig:
         d = self.data
         if d.n_samples < 1:
             raise GanConfigError(f"{p}data.n_samples", "must be >= 1")
-        if d.image_size is not None and d.image_size < 4:
-            raise GanConfigError(f"{p}data.image_size", "must be >= 4 or null")
+        if d.image_size is not None and not 4 <= d.image_size <= MAX_IMAGE_SIZE:
+            raise GanConfigError(f"{p}data.image_size", f"must be in [4, {MAX_IMAGE_SIZE}] or null, got {d.image_size}")
         if d.channels not in (None, 1, 3):
             raise GanConfigError(f"{p}data.channels", f"got {d.channels}", ["null", 1, 3])
         if d.vocab_size < 2 or d.seq_len < 2:
@@ -299,9 +305,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise GanConfigError("--set", f"expected key=value, got {item!r}")
         key, raw = item.split("=", 1)
+        if not key.strip() or any(not part.strip() for part in key.split(".")):
+            raise GanConfigError("--set", f"expected key=value with a dotted key such as train.steps, got {item!r}")
         try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
+            value = yaml.load(raw, Loader=_StrictLoader)
+        except (yaml.YAMLError, RecursionError):
             raise GanConfigError(f"--set {key}", f"cannot parse value {raw!r}") from None
         node = data
         parts = key.strip().split(".")
@@ -316,17 +324,68 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_NODES = 100_000  # after expanding aliases: a few hundred in any real config
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (else the last one silently wins) and alias expansion beyond
+    MAX_YAML_NODES nodes (a "billion laughs" document is a few lines that expand to 10^9)."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        sizes: dict[int, int] = {}
+
+        def size(n) -> int:
+            if id(n) not in sizes:
+                sizes[id(n)] = 0  # a recursive alias counts once, then is refused by the constructor
+                kids = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else \
+                    n.value if isinstance(n, yaml.SequenceNode) else []
+                sizes[id(n)] = 1 + sum(size(c) for c in kids)
+                if sizes[id(n)] > MAX_YAML_NODES:
+                    raise yaml.YAMLError(f"aliases expand to more than {MAX_YAML_NODES:,} nodes")
+            return sizes[id(n)]
+
+        if node is not None:
+            size(node)
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a plain value",
+                                                        key_node.start_mark)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key].line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file or a syntax error is a GanConfigError naming the file."""
     p = Path(path)
     if not p.is_file():
         raise GanConfigError(str(path), "config file not found")
+    raw = p.read_bytes()
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise GanConfigError(str(path), f"{len(raw):,} bytes is not a config", f"a YAML file up to {MAX_CONFIG_BYTES:,} bytes")
     try:
-        data = yaml.safe_load(p.read_text())
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise GanConfigError(str(path), f"not UTF-8 text: byte 0x{raw[e.start]:02x} at offset {e.start}",
+                             "a UTF-8 (or ASCII) YAML file") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise GanConfigError(str(path), f"YAML syntax error{where}: {getattr(e, 'problem', e)}") from None
+        kind = "syntax error" if isinstance(e, yaml.scanner.ScannerError | yaml.parser.ParserError) else "error"
+        raise GanConfigError(str(path), f"YAML {kind}{where}: {getattr(e, 'problem', None) or e}") from None
+    except RecursionError:
+        raise GanConfigError(str(path), "YAML nested too deeply", "a config a few levels deep") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -9,6 +9,7 @@ EMA generator, with a fixed seed, so the same command gives the same output.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -134,6 +135,16 @@ def _check_n(n: int | None, minimum: int = 1) -> None:
         raise GanConfigError("--n", f"must be >= {minimum}, got {n}")
 
 
+def _check_fits(n: int, spec: DataSpec) -> None:
+    """``n`` float32 samples of ``spec`` must fit in a quarter of this machine's memory."""
+    per = 4 * math.prod(spec.shape)
+    budget = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    if n * per > budget:
+        raise GanConfigError("--n", f"{n:,} samples of shape {tuple(spec.shape)} need {n * per / 2**30:,.1f} GiB, "
+                             f"more than a quarter of this machine's {4 * budget / 2**30:.0f} GiB",
+                             f"1..{budget // per:,}")
+
+
 # ----------------------------------------------------------------------------- writing atomically
 
 
@@ -210,6 +221,7 @@ def sample_command(source: str | Path, out: Path, n: int | None, which: str, wor
     with resolve_checkpoint(source, which, workdir, tracking_uri) as (path, what):
         trainer, cfg, spec, step = load_trainer(path)
     count = n if n is not None else DEFAULT_N.get(spec.kind, 64)
+    _check_fits(count, spec)
     fake = _samples(trainer, count, cfg.seed)
     _write(fake, cfg, spec, out, f"{cfg.name} step {step}")
     return (f"[ganarena] wrote {count} samples {tuple(fake.shape[1:])} of {cfg.name!r} (step {step}, "
@@ -227,6 +239,7 @@ def evaluate_command(source: str | Path, n: int | None, which: str, workdir: Pat
     _check_n(n, 2)
     with resolve_checkpoint(source, which, workdir, tracking_uri) as (path, what):
         trainer, cfg, spec, step = load_trainer(path)
+    _check_fits(n or cfg.train.eval_samples, spec)
     weights = str(Path(feature_weights).expanduser().resolve()) if feature_weights else cfg.metrics.feature_weights
     ev = make_evaluator(eval_reference(cfg), n_fake=n or cfg.train.eval_samples, seed=cfg.seed,
                         feature_weights=weights)

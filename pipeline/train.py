@@ -8,6 +8,7 @@ run id to the workers. A rerun with the same name resumes the same Ray run and t
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,23 +50,49 @@ def check_config(cfg: GanConfig) -> Any:
         raise GanConfigError("data.conditional", f"dataset {ds.name!r} has no labels", ["false"])
     from gan_core.models import DataSpec
 
-    build_models(cfg, DataSpec(ds.shape, ds.num_classes, ds.kind))  # no optimizers: they import torch._dynamo (~1 s)
+    spec = DataSpec(ds.shape, ds.num_classes, ds.kind)
+    check_fits(cfg, spec)
+    build_models(cfg, spec)  # no optimizers: they import torch._dynamo (~1 s)
     from gan_core.metrics import preflight
 
     preflight(ds, cfg.metrics.feature_weights)  # an evaluation must not fail after minutes of training
     return ds
 
 
+FIELD_OF = {"generator": "generator.width/depth", "discriminator": "discriminator.width/depth",
+            "batch": "train.batch_size"}
+
+
+def check_fits(cfg: GanConfig, spec: Any) -> None:
+    """Refuse a config whose models and batch alone exceed this machine's memory, before anything is built."""
+    from gan_core.build import training_memory
+
+    need = training_memory(cfg, spec)
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if sum(need.values()) > have:
+        big = max(need, key=need.get)
+        if need[big] >= 2**63:
+            problem = f"the {big} is too large for torch to even describe (over 2^63 bytes)"
+        else:
+            parts = ", ".join(f"{k} {v / 2**30:,.1f}" for k, v in need.items())
+            problem = (f"one training step needs at least {sum(need.values()) / 2**30:,.1f} GiB ({parts} GiB), "
+                       f"this machine has {have / 2**30:.0f} GiB")
+        raise GanConfigError(FIELD_OF[big], problem, "smaller models or batches")
+
+
 def check_placement(p: Placement) -> None:
     """The checks that need no cluster, run before Ray is started or joined."""
     if p.workers < 1:
         raise GanConfigError("--workers", f"must be >= 1, got {p.workers}")
-    if p.gpus_per_worker < 0:
-        raise GanConfigError("--gpus-per-worker", f"must be >= 0, got {p.gpus_per_worker:g}")
-    if p.cpus_per_worker is not None and p.cpus_per_worker <= 0:
-        raise GanConfigError("--cpus-per-worker", f"must be > 0, got {p.cpus_per_worker:g}")
+    if not (math.isfinite(p.gpus_per_worker) and p.gpus_per_worker >= 0):
+        raise GanConfigError("--gpus-per-worker", f"must be a finite number >= 0, got {p.gpus_per_worker:g}")
+    if p.cpus_per_worker is not None and not (math.isfinite(p.cpus_per_worker) and p.cpus_per_worker > 0):
+        raise GanConfigError("--cpus-per-worker", f"must be a finite number > 0, got {p.cpus_per_worker:g}")
     if p.max_failures < -1:
         raise GanConfigError("--max-failures", f"must be >= 0 (or -1: retry forever), got {p.max_failures}")
+
+
+WORKER_MEMORY = 2**30  # a Train worker with torch, MLflow and a small model: 0.9-1.1 GB resident (measured)
 
 
 def size_workers(p: Placement, resources: dict[str, float]) -> tuple[float, int]:
@@ -76,6 +103,11 @@ def size_workers(p: Placement, resources: dict[str, float]) -> tuple[float, int]
         raise GanConfigError("--gpus-per-worker", f"{p.workers} workers x {p.gpus_per_worker} GPUs needs "
                              f"{p.workers * p.gpus_per_worker:g} GPUs, the cluster has {gpus:g}",
                              f"0..{gpus / p.workers:g} per worker")
+    memory = resources.get("memory", 0.0)
+    if memory and p.workers * WORKER_MEMORY > memory:
+        raise GanConfigError("--workers", f"{p.workers} workers need ~{p.workers * WORKER_MEMORY / 2**30:.0f} GiB "
+                             f"(each is a process of ~{WORKER_MEMORY / 2**30:.0f} GiB), the cluster has "
+                             f"{memory / 2**30:.1f} GiB for tasks", f"1..{max(1, int(memory // WORKER_MEMORY))}")
     cpus = resources.get("CPU", 1.0)
     per = p.cpus_per_worker if p.cpus_per_worker is not None else min(1.0, cpus / p.workers)
     if per * p.workers > cpus + 1e-9:
@@ -122,6 +154,9 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     """Run (or resume) training ``name``; returns {'run_id', 'metrics', 'status', 'tracking_uri'}."""
     ds = check_config(cfg)
     check_placement(placement)
+    if cfg.train.batch_size % placement.workers:  # each worker takes an equal share of every batch
+        raise GanConfigError("train.batch_size", f"{cfg.train.batch_size} is not divisible by {placement.workers} "
+                             "workers", f"a multiple of {placement.workers}, or another --workers")
     uri = resolve_tracking_uri(tracking_uri, workdir)
     from pipeline.rayctl import alive_nodes, init_ray
 

@@ -49,6 +49,12 @@ def assets(tmp_path_factory) -> Path:
 
     a = tmp_path_factory.mktemp("assets")
     (a / "syntax.yaml").write_text("name: x\ndata: {name: ring8\n")  # unclosed flow mapping
+    (a / "duplicate.yaml").write_text("name: x\ntrain: {steps: 3}\nloss: {name: ns}\ntrain: {steps: 5}\n")
+    laughs = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    laughs += [f"{k}: &{k} [{', '.join([f'*{j}'] * 10)}]" for j, k in zip("abcdefgh", "bcdefghi")]
+    (a / "alias_bomb.yaml").write_text("\n".join(laughs) + "\n")  # 10^9 nodes once expanded
+    (a / "deep.yaml").write_text("name: " + "[" * 20000 + "]" * 20000 + "\n")
+    (a / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
     (a / "empty_images").mkdir()
     (a / "empty.txt").write_text("\n   \n\n")
     (a / "corrupt").mkdir()
@@ -71,6 +77,16 @@ def assets(tmp_path_factory) -> Path:
     payload = torch.load(good, weights_only=True)
     payload["config"]["generator"]["width"] = 32  # the config says 32 units, the weights have 16
     torch.save(payload, a / "other_shape.pt")
+    torch.save({k: v for k, v in payload.items() if k not in ("spec", "stream_position")}, a / "no_spec.pt")
+    negative = torch.load(good, weights_only=True)
+    negative["config"]["generator"]["width"] = -16
+    torch.save(negative, a / "negative_width.pt")
+    odd_spec = torch.load(good, weights_only=True)
+    odd_spec["spec"]["shape"] = [0, 2]
+    torch.save(odd_spec, a / "odd_spec.pt")
+    import pickle
+
+    (a / "pickle.pt").write_bytes(pickle.dumps({"format": "ganarena-checkpoint-v1"}))  # not a torch zip file
     return a
 
 
@@ -135,6 +151,8 @@ CASES = {
                           "data.root", "no non-empty lines"),
     "oracle file with wrong shapes": (["train", TEXT, "--set", "data.name=oracle-npz", "--set",
                                        "data.root={a}/oracle.npz"], "oracle.npz:Ui", "expected shape (8, 8)"),
+    "batch not divisible by --workers": (["train", TOY, "--workers", "3"], "train.batch_size",
+                                         "a multiple of 3"),
     "--workers 0": (["train", TOY, "--workers", "0"], "--workers", ">= 1"),
     "--set without =": (["train", TOY, "--set", "loss.name"], "--set", "key=value"),
     "--set into a non-section": (["train", TOY, "--set", "seed.x=1"], "--set seed.x", "not a section"),
@@ -144,6 +162,25 @@ CASES = {
     "--name too long to be a path": (["train", TOY, "--name", "\u2603" * 80], "--name", "up to 200 bytes"),
     "blank name in the config": (["train", TOY, "--set", "name=''"], "name", "any text"),
     "sweep: blank --name": (["sweep", TOY, "--name", ""], "--name", "any text"),
+    "duplicate YAML key": (["train", "{a}/duplicate.yaml"], "duplicate.yaml", "duplicate key 'train' (first at line 2)"),
+    "YAML alias bomb": (["train", "{a}/alias_bomb.yaml"], "alias_bomb.yaml", "more than 100,000 nodes"),
+    "YAML nested too deeply": (["train", "{a}/deep.yaml"], "deep.yaml", "nested too deeply"),
+    "config not UTF-8": (["train", "{a}/latin1.yaml"], "latin1.yaml", "byte 0xe9 at offset 9"),
+    "--set value nested too deeply": (["train", TOY, "--set", "name=" + "[" * 20000], "--set name", "cannot parse"),
+    "negative seed": (["train", TOY, "--set", "seed=-1"], "seed", "[0, 4294967295]"),
+    "seed beyond 32 bits": (["train", TOY, "--set", "seed=4294967296"], "seed", "[0, 4294967295]"),
+    "--set without a key": (["train", TOY, "--set", "=5"], "--set", "dotted key"),
+    "--set with an empty key part": (["train", TOY, "--set", "train..steps=5"], "--set", "dotted key"),
+    "--cpus-per-worker nan": (["train", TOY, "--cpus-per-worker", "nan"], "--cpus-per-worker", "finite"),
+    "--gpus-per-worker inf": (["train", TOY, "--gpus-per-worker", "inf"], "--gpus-per-worker", "finite"),
+    "image size beyond any model": (["train", DIGITS, "--set", "data.image_size=65536"], "data.image_size",
+                                    "[4, 1024]"),
+    "a generator 2^40 wide": (["train", TOY, "--set", "generator.width=1099511627776"], "generator.width/depth",
+                              "too large for torch"),
+    "a discriminator 2^20 wide and deep": (["train", TOY, "--set", "discriminator.width=1048576", "--set",
+                                            "discriminator.depth=64"], "discriminator.width/depth", "GiB"),
+    "a batch of 10^9 images": (["train", DIGITS, "--set", "train.batch_size=1000000000"], "train.batch_size",
+                               "smaller models or batches"),
     "sweep: unknown loss": (["sweep", TOY, "--set", "sweep.losses=[ns,wasserstein]"], "sweep.losses", "hinge"),
     "sweep: --trials 0": (["sweep", TOY, "--trials", "0"], "sweep.trials", ">= 1"),
     "sweep: resume an unknown name": (["sweep", TOY, "--resume", "--name", "ghost"], "--resume", "ghost"),
@@ -166,8 +203,18 @@ SAMPLE_CASES = {
     "foreign checkpoint": (["evaluate", "{a}/foreign.pt"], "foreign.pt", "ganarena-checkpoint-v1"),
     "checkpoint of another model shape": (["sample", "{a}/other_shape.pt", "--out", "{t}/s.npy"], "checkpoint",
                                           "same generator/discriminator"),
+    "checkpoint without its spec and position": (["sample", "{a}/no_spec.pt", "--out", "{t}/s.npy"], "no_spec.pt",
+                                                 "spec, stream_position missing"),
+    "checkpoint whose config has a negative size": (["evaluate", "{a}/negative_width.pt"],
+                                                    "negative_width.pt: config generator.width", ">= 1"),
+    "checkpoint with an empty data shape": (["sample", "{a}/odd_spec.pt", "--out", "{t}/s.npy"], "odd_spec.pt: spec",
+                                            "positive ints"),
+    "bare pickle stream": (["sample", "{a}/pickle.pt", "--out", "{t}/s.npy"], "pickle.pt", "weights_only=True"),
     "missing checkpoint": (["evaluate", "{t}/gone.pt"], "source", "checkpoint .pt file"),
     "unwritable --out": (["sample", "{a}/good.pt", "--out", "{a}/a_file/sub/s.npy"], "--out", "writable folder"),
+    "--n beyond memory": (["sample", "{a}/good.pt", "--out", "{t}/s.npy", "--n", "1000000000000"], "--n",
+                          "more than a quarter of this machine's"),
+    "evaluate --n beyond memory": (["evaluate", "{a}/good.pt", "--n", "1000000000000"], "--n", "allowed: 1.."),
     "--n 0": (["sample", "{a}/good.pt", "--out", "{t}/s.npy", "--n", "0"], "--n", ">= 1"),
     "report of a sweep where nothing ran": (["report", "ghost"], "sweep", "--workdir/--tracking-uri"),
 }
@@ -212,6 +259,15 @@ def test_more_gpus_than_the_cluster_has(ray_local, tmp_path, capsys) -> None:
     assert ray_local.get("GPU", 0) == 0  # this CPU box
     rc, err = _run(["train", TOY, "--gpus-per-worker", "1", "--workdir", str(tmp_path / "w")], capsys)
     _assert_one_line(rc, err, "train", "--gpus-per-worker", "the cluster has 0")
+    _assert_no_mlflow_state(tmp_path / "w")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_more_workers_than_the_cluster_can_hold(ray_local, tmp_path, capsys) -> None:
+    """1000 workers on 2 CPUs once started 42 Ray processes and left a RUNNING run: refused up front."""
+    rc, err = _run(["train", TOY, "--workers", "1000", "--workdir", str(tmp_path / "w")], capsys)
+    _assert_one_line(rc, err, "train", "--workers", "allowed: 1..")
     _assert_no_mlflow_state(tmp_path / "w")
 
 
