@@ -339,3 +339,21 @@ def test_exit_status_of_a_real_process(case, assets, tmp_path) -> None:
     assert not (tmp_path / "w").exists()
     # the process is mostly imports (torch, ~10-30 s on a loaded 2-core box); Ray's own retry loop is minutes
     assert took < 120, took
+
+
+def test_every_user_error_is_built_with_a_field_and_a_problem() -> None:
+    """A GanConfigError missing its problem crashes the error path itself (a TypeError instead of the
+    message): every construction in the project passes at least the field and the problem."""
+    import ast
+
+    sites, bad = 0, []
+    for d in ("gan_core", "pipeline", "bench", "scripts"):
+        for path in sorted((REPO / d).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == \
+                        "GanConfigError":
+                    sites += 1
+                    given = len(node.args) + sum(k.arg in ("field", "problem") for k in node.keywords)
+                    if given < 2 and not any(isinstance(a, ast.Starred) for a in node.args):
+                        bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert sites > 100 and not bad, (sites, bad)

@@ -75,3 +75,26 @@ def test_pickled_code_is_refused(tmp_path) -> None:
     torch.save({"format": "ganarena-checkpoint-v1", "x": torch.nn.Linear(2, 2)}, evil)
     with pytest.raises(GanConfigError, match="not a readable checkpoint"):
         load_checkpoint(evil)
+
+
+def test_a_full_disk_is_one_error_and_leaves_no_partial_file(tmp_path, monkeypatch) -> None:
+    """ENOSPC halfway through the write: one GanConfigError naming the file, no .tmp left, and the previous
+    checkpoint (what a resume picks up) untouched."""
+    import errno
+    from pathlib import Path
+
+    tr = build_trainer(load_config(CFG), SPEC)
+    path = save_checkpoint(tmp_path / "state.pt", tr, SPEC, 7)
+    before = path.read_bytes()
+    real = Path.write_bytes
+
+    def full(self, data):
+        real(self, data[: len(data) // 2])  # half of it reached the disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(GanConfigError, match=r"state\.pt: cannot write the checkpoint \(No space left on device"):
+        save_checkpoint(path, tr, SPEC, 8)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]
+    assert path.read_bytes() == before and load_checkpoint(path)["stream_position"] == 7
