@@ -31,11 +31,35 @@ def resolve_tracking_uri(uri: str | None, workdir: Path) -> str:
     """An absolute URI: given > $MLFLOW_TRACKING_URI > sqlite:///<workdir>/mlflow.db (embedded)."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
-        return f"sqlite:///{(workdir / 'mlflow.db').resolve()}"
-    if uri.startswith(("sqlite:///", "http://", "https://", "postgresql", "mysql")):
+        uri = f"sqlite:///{(workdir / 'mlflow.db').resolve()}"
+    if uri.startswith("sqlite:///"):
+        check_database(Path(uri[len("sqlite:///"):]))
+        return uri
+    if uri.startswith(("http://", "https://", "postgresql", "mysql")):
         return uri
     raise GanConfigError("--tracking-uri", f"unsupported MLflow URI {uri!r}",
                          ["sqlite:///ABS/PATH.db", "http://HOST:PORT", "postgresql://..."])
+
+
+def check_database(db: Path) -> None:
+    """An existing SQLite file must be an MLflow database: a corrupt or foreign file is refused (read-only,
+    so it is never overwritten) instead of failing deep inside SQLAlchemy."""
+    if not db.is_file():
+        return
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            con.close()
+    except sqlite3.OperationalError:  # locked or busy: a live database; MLflow waits for it
+        return
+    except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
+        raise GanConfigError(str(db), f"not a readable MLflow database ({e})",
+                             "the mlflow.db ganarena made (move this file away), or another --workdir") from None
+    if db.stat().st_size and "experiments" not in tables:
+        raise GanConfigError(str(db), "an SQLite database without MLflow's tables",
+                             "the mlflow.db ganarena made, or another --workdir") from None
 
 
 def database_missing(uri: str) -> bool:

@@ -357,3 +357,27 @@ def test_every_user_error_is_built_with_a_field_and_a_problem() -> None:
                     if given < 2 and not any(isinstance(a, ast.Starred) for a in node.args):
                         bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert sites > 100 and not bad, (sites, bad)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("content", ["random bytes", "another SQLite database"])
+def test_a_corrupt_or_foreign_mlflow_db_is_one_line_and_never_touched(content, tmp_path, capsys) -> None:
+    import sqlite3
+
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    db = workdir / "mlflow.db"
+    if content == "random bytes":
+        db.write_bytes(np.random.default_rng(0).bytes(8192))
+    else:
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE notes (x TEXT)")
+        con.commit()
+        con.close()
+    before = db.read_bytes()
+    for argv in (["train", TOY], ["sweep", TOY], ["report", "x"], ["sample", "x", "--out", str(tmp_path / "s.npy")],
+                 ["evaluate", "x"]):
+        rc, err = _run([*argv, "--workdir", str(workdir)], capsys)
+        _assert_one_line(rc, err, argv[0], "mlflow.db", "another --workdir")
+    assert db.read_bytes() == before and sorted(p.name for p in workdir.iterdir()) == ["mlflow.db"]
+    assert not (tmp_path / "s.npy").exists()
