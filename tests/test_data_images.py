@@ -85,3 +85,21 @@ def test_imagefolder_labels_resize_and_errors(tmp_path):
         build_dataset(DataConfig(name="imagefolder", root=str(empty))).get_batch([0])
     with pytest.raises(GanConfigError, match="data.conditional"):
         build_dataset(DataConfig(name="imagefolder", root=str(empty), conditional=True))
+
+
+@pytest.mark.parametrize("kind", ["truncated body", "decompression bomb"])
+def test_a_broken_or_oversized_image_is_one_error_naming_the_file(kind, tmp_path, monkeypatch):
+    """PIL raises OSError, SyntaxError or DecompressionBombError (not an OSError) for such files."""
+    rng = np.random.default_rng(0)
+    good = tmp_path / "0.png"
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(good)
+    bad = tmp_path / "1.png"
+    if kind == "truncated body":
+        bad.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    else:
+        Image.fromarray(np.zeros((200, 200), np.uint8)).save(bad)
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)  # 40,000 px: more than twice the limit (4,096 is not)
+    ds = build_dataset(DataConfig(name="imagefolder", root=str(tmp_path), image_size=8))
+    with pytest.raises(GanConfigError, match=r"data.root: cannot read image .*1\.png") as e:
+        ds.get_batch(torch.tensor([0, 1]))
+    assert "\n" not in str(e.value)

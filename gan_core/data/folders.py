@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from gan_core.config import DataConfig
 from gan_core.data.base import GanDataset
@@ -38,8 +39,9 @@ class FileImageDataset(GanDataset):
         for i in idx.tolist():
             try:
                 arrs.append(load_image(self.files[i], self.size, self.channels))
-            except OSError as e:
-                raise GanConfigError("data.root", f"cannot read image {self.files[i]}: {e}") from None
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:  # PIL's broken-file errors
+                raise GanConfigError("data.root", f"cannot read image {self.files[i]}: {type(e).__name__}: {e}",
+                                     f"image files PIL can decode, up to {Image.MAX_IMAGE_PIXELS:,} pixels") from None
         raw = torch.from_numpy(np.stack(arrs)) if arrs else torch.empty((0, *self.shape), dtype=torch.uint8)
         return raw, None if self.labels is None else self.labels[idx]
 
