@@ -62,6 +62,16 @@ def assets(tmp_path_factory) -> Path:
     (a / "foreign").mkdir()  # a valid Parquet file, but not one of ours: other columns, no metadata
     pq.write_table(pa.table({"pixels": [1, 2, 3]}), a / "foreign" / "shard-00000-of-00001.parquet")
     write_shards(build_dataset(DataConfig(name="digits", split="test")), a / "digits_shards")  # (1, 8, 8)
+    good_shard = next((a / "digits_shards").glob("shard-*.parquet"))
+    table = pq.read_table(good_shard)
+    meta = table.schema.metadata
+    for name, t in {"zero_rows": table.slice(0, 0),
+                    "broken_meta": table.replace_schema_metadata({**meta, b"gan_arena": b"{not json"}),
+                    "wrong_width": pa.table({"x": pa.array([b"0123456789"] * 4, pa.binary(10)),
+                                             "y": pa.array([0] * 4, pa.int64()), "index": pa.array(range(4))},
+                                            ).replace_schema_metadata(meta)}.items():
+        (a / name).mkdir()
+        pq.write_table(t, a / name / "shard-00000-of-00001.parquet")
     shapes = LSTMOracle.shapes(100, 8, 8)
     arrays = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
     arrays["Ui"] = np.zeros((8, 9), np.float32)  # should be (hidden, hidden) = (8, 8)
@@ -138,6 +148,13 @@ CASES = {
                         "data.root", "not a readable Parquet file"),
     "Parquet of another schema": (["train", DIGITS, "--set", "data.name=parquet", "--set",
                                    "data.root={a}/foreign"], "data.root", "write_shards"),
+    "Parquet shards with zero rows": (["train", DIGITS, "--set", "data.name=parquet", "--set",
+                                       "data.root={a}/zero_rows"], "data.root", "hold no rows"),
+    "Parquet metadata not JSON": (["train", DIGITS, "--set", "data.name=parquet", "--set",
+                                   "data.root={a}/broken_meta"], "data.root", "metadata is not JSON"),
+    "Parquet schema disagreeing with its metadata": (["train", DIGITS, "--set", "data.name=parquet", "--set",
+                                                      "data.root={a}/wrong_width"], "data.root",
+                                                     "disagrees with its metadata (x of 64 bytes"),
     "YAML syntax error": (["train", "{a}/syntax.yaml"], "syntax.yaml", "line 3"),
     "missing config file": (["train", "{a}/nope.yaml"], "nope.yaml", "not found"),
     "unknown config key": (["train", TOY, "--set", "train.stepz=5"], "train.stepz", "steps"),

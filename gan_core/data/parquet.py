@@ -98,16 +98,45 @@ def _shards(root: str | Path) -> list[Path]:
 
 def _file_meta(path: Path) -> dict[str, Any]:
     try:
-        md = pq.read_schema(path).metadata or {}
+        schema = pq.read_schema(path)
+        rows = pq.read_metadata(path).num_rows
     except (pa.ArrowException, OSError) as e:
         raise GanConfigError("data.root", f"{path} is not a readable Parquet file: {e}") from None
+    md = schema.metadata or {}
     if META_KEY not in md:
         raise GanConfigError("data.root", f"{path} has no {META_KEY.decode()!r} schema metadata "
                              "(not written by gan_core.data.parquet.write_shards)")
-    meta = json.loads(md[META_KEY])
-    if meta.get("format") != FORMAT:
-        raise GanConfigError("data.root", f"{path}: unsupported shard format {meta.get('format')}", [FORMAT])
-    return meta
+    try:
+        meta = json.loads(md[META_KEY])
+    except (ValueError, UnicodeDecodeError) as e:
+        raise GanConfigError("data.root", f"{path}: its {META_KEY.decode()!r} metadata is not JSON ({e})",
+                             "shards written by `ganarena data`") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise GanConfigError("data.root", f"{path}: unsupported shard format {got}", [FORMAT])
+    _check_meta(path, meta, schema)
+    return {**meta, "rows": rows}
+
+
+def _check_meta(path: Path, meta: dict[str, Any], schema: Any) -> None:
+    """The metadata must describe rows this file's schema can hold: a dtype, a shape, x of that many bytes."""
+    try:
+        dtype = np.dtype(meta["dtype"])
+        shape = [int(d) for d in meta["shape"]]
+        None if meta["scale"] is None else float(meta["scale"])  # None: float data, stored as is
+        labeled = meta["labeled"]
+        if not shape or min(shape) < 1 or not isinstance(labeled, bool):
+            raise ValueError(f"shape {shape}, labeled {labeled!r}")
+    except (KeyError, TypeError, ValueError) as e:
+        raise GanConfigError("data.root", f"{path}: its {META_KEY.decode()!r} metadata is incomplete or invalid "
+                             f"({type(e).__name__}: {e})", "shards written by `ganarena data`") from None
+    names = set(schema.names)
+    x = schema.field("x").type if "x" in names else None
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if x is None or getattr(x, "byte_width", None) != nbytes or (labeled and "y" not in names):
+        raise GanConfigError("data.root", f"{path}: its schema ({', '.join(f'{f.name}: {f.type}' for f in schema)}) "
+                             f"disagrees with its metadata (x of {nbytes} bytes for {shape} {dtype.name}"
+                             f"{', and y' if labeled else ''})", "shards written by `ganarena data`")
 
 
 def read_meta(root: str | Path) -> dict[str, Any]:
@@ -119,6 +148,9 @@ def read_meta(root: str | Path) -> dict[str, Any]:
         if {k: m[k] for k in ("dtype", "shape", "scale", "labeled")} != \
                 {k: meta[k] for k in ("dtype", "shape", "scale", "labeled")}:
             raise GanConfigError("data.root", f"{f} does not match {files[0]} (dtype/shape/scale/labels)")
+        meta["rows"] += m["rows"]
+    if meta["rows"] == 0:
+        raise GanConfigError("data.root", f"{root}: its {len(files)} shard(s) hold no rows", "shards with data")
     return meta
 
 
