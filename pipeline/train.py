@@ -209,6 +209,9 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     )
     try:
         result = trainer.fit()
+    except KeyboardInterrupt:  # Ctrl-C: the run ends KILLED (not RUNNING); a rerun of the name resumes it
+        _end_if_running(client, run_id, "KILLED")
+        raise
     except Exception as e:
         _end_if_running(client, run_id, "FAILED")
         from pipeline.rayctl import user_error

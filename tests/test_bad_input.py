@@ -398,3 +398,22 @@ def test_a_corrupt_or_foreign_mlflow_db_is_one_line_and_never_touched(content, t
         _assert_one_line(rc, err, argv[0], "mlflow.db", "another --workdir")
     assert db.read_bytes() == before and sorted(p.name for p in workdir.iterdir()) == ["mlflow.db"]
     assert not (tmp_path / "s.npy").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_ctrl_c_ends_the_run_killed_not_running(ray_local, tmp_path, capsys, monkeypatch) -> None:
+    """Ctrl-C while Ray Train runs: exit 130, one line, and the MLflow run ends KILLED (a rerun resumes it)."""
+    from mlflow.tracking import MlflowClient
+    from ray.train.torch import TorchTrainer
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TorchTrainer, "fit", interrupted)
+    workdir = tmp_path / "w"
+    rc, err = _run(["train", TOY, "--name", "ctrl-c", "--workdir", str(workdir)], capsys)
+    assert rc == 130 and err == ["interrupted"], (rc, err)
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.info.status for r in runs] == ["KILLED"]
