@@ -24,8 +24,8 @@ from gan_core.config import GanConfig
 from gan_core.errors import GanConfigError
 from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
-from pipeline.names import key_filter, name_key
-from pipeline.tracking import TAG_NAME, database_missing, resolve_tracking_uri
+from pipeline.names import name_filters, name_key
+from pipeline.tracking import database_missing, resolve_tracking_uri
 
 WHICH = ("best", "latest")
 EXTENSIONS = {".png": "image grid (images) or scatter plot (2-D toy data)",
@@ -52,9 +52,8 @@ def _find_run(client: Any, source: str) -> Any | None:
     exps = [e.experiment_id for e in client.search_experiments()]
     if not exps:
         return None
-    plain = name_key(source) == source  # other names are found by their key only (quotes cannot break a filter)
-    for flt in [key_filter(source)] + ([f"tags.`{TAG_NAME}` = '{source}'", f"attributes.run_name = '{source}'"]
-                                       if plain else []):
+    plain = name_key(source) == source  # safe inside quotes; other names are found by their key only
+    for flt in name_filters(source) + ([f"attributes.run_name = '{source}'"] if plain else []):
         runs = client.search_runs(exps, flt, max_results=1, order_by=["attributes.start_time DESC"])
         if runs:
             return runs[0]

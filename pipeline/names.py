@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 from gan_core.errors import GanConfigError
 
-KEY_TAG = "ganarena.key"
+TAG_NAME = "ganarena.name"  # the name as typed
+KEY_TAG = "ganarena.key"  # its key, what filters match
 MAX_KEY = 200  # bytes of one path component, with room for Ray's suffixes (file systems allow 255)
 
 
@@ -38,6 +39,13 @@ def check_name(field: str, name: str) -> str:
     return name
 
 
-def key_filter(name: str) -> str:
-    """The MLflow filter for runs named ``name``."""
-    return f"tags.`{KEY_TAG}` = '{name_key(name)}'"
+def name_filters(name: str) -> list[str]:
+    """MLflow filters for runs named ``name``, to try in order: its key tag, then (for a name that is its own
+    key, so safe inside quotes) the ``ganarena.name`` tag of runs logged before keys existed."""
+    key = name_key(name)
+    return [f"tags.`{KEY_TAG}` = '{key}'"] + ([f"tags.`{TAG_NAME}` = '{key}'"] if key == name else [])
+
+
+def name_tags(name: str) -> dict[str, str]:
+    """The tags that name a run: as typed (shown), and its key (searched)."""
+    return {TAG_NAME: name, KEY_TAG: name_key(name)}

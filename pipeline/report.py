@@ -228,8 +228,8 @@ def report_command(sweep: str, workdir: Path, tracking_uri: str | None, out: Pat
     """``ganarena report NAME_OR_PARENT_RUN``: find the parent run and (re)write its report."""
     from mlflow.tracking import MlflowClient
 
-    from pipeline.names import key_filter, name_key
-    from pipeline.tracking import TAG_NAME, database_missing, resolve_tracking_uri
+    from pipeline.names import TAG_NAME, name_filters, name_key
+    from pipeline.tracking import database_missing, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri, workdir)
     if database_missing(uri):
@@ -238,9 +238,10 @@ def report_command(sweep: str, workdir: Path, tracking_uri: str | None, out: Pat
     client = MlflowClient(uri)
     exps = [e.experiment_id for e in client.search_experiments()]
     runs = []
-    for by_name in [key_filter(sweep)] + ([f"tags.`{TAG_NAME}` = '{sweep}'"] if name_key(sweep) == sweep else []):
-        runs = runs or (client.search_runs(exps, f"tags.`ganarena.role` = 'parent' and {by_name}", max_results=1)
-                        if exps else [])
+    for by_name in name_filters(sweep) if exps else []:
+        runs = client.search_runs(exps, f"tags.`ganarena.role` = 'parent' and {by_name}", max_results=1)
+        if runs:
+            break
     if not runs and re.fullmatch(r"[0-9a-f]{32}", sweep):
         try:
             runs = [client.get_run(sweep)]

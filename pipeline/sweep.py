@@ -20,10 +20,10 @@ from gan_core.config import to_dict
 from gan_core.errors import GanConfigError
 from gan_core.metrics import primary_metric
 from pipeline.experiment import Experiment
-from pipeline.names import name_key
+from pipeline.names import name_key, name_tags
 from pipeline.progress import SweepProgress
 from pipeline.sweep_space import Space, apply_params, first_points, label_of
-from pipeline.tracking import database_missing, find_run, name_tags, prepare_experiment, resolve_tracking_uri
+from pipeline.tracking import database_missing, find_run, prepare_experiment, resolve_tracking_uri
 
 ROLE = "ganarena.role"
 

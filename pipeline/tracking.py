@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from gan_core.errors import GanConfigError
-from pipeline.names import KEY_TAG, key_filter, name_key
+from pipeline.names import name_filters
 
 SECRET_RE = re.compile(r"(?i)(token|secret|password|passwd|api[_-]?key|credential|auth)")
-TAG_NAME = "ganarena.name"
 
 
 def default_workdir() -> Path:
@@ -169,19 +168,13 @@ def find_run(uri: str, experiment_id: str, name: str, extra_filter: str = "") ->
     on ``ganarena.name`` for runs logged before the key existed (where name and key are equal)."""
     from mlflow.tracking import MlflowClient
 
-    filters = [key_filter(name)] + ([f"tags.`{TAG_NAME}` = '{name}'"] if name_key(name) == name else [])
-    for flt in filters:
+    for flt in name_filters(name):
         flt += f" and {extra_filter}" if extra_filter else ""
         runs = MlflowClient(uri).search_runs([experiment_id], flt, max_results=1,
                                              order_by=["attributes.start_time DESC"])
         if runs:
             return runs[0]
     return None
-
-
-def name_tags(name: str) -> dict[str, str]:
-    """The tags that name a run: as typed (shown), and its key (searched)."""
-    return {TAG_NAME: name, KEY_TAG: name_key(name)}
 
 
 class RunLogger:

@@ -18,9 +18,9 @@ from gan_core.build import build_models
 from gan_core.config import GanConfig, flatten, to_dict
 from gan_core.data import build_dataset, check_shape
 from gan_core.errors import GanConfigError
-from pipeline.names import name_key
+from pipeline.names import name_key, name_tags
 from pipeline.runner import Job
-from pipeline.tracking import find_run, name_tags, prepare_experiment, resolve_tracking_uri, safe_params
+from pipeline.tracking import find_run, prepare_experiment, resolve_tracking_uri, safe_params
 
 
 @dataclass
