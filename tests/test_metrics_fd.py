@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -107,6 +109,45 @@ def test_classifier_score_and_kid_bounds():
     assert kid_with(kid, real + 1, seed=3) == kid_with(kid, real + 1, seed=3)  # seeded subsets
 
 
+def test_fd_and_kid_equal_torchmetrics_to_rounding():
+    """Our FD/KID are torchmetrics' FID/KID formulas (float64; KID's subsets drawn the same way for a seed)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    class Features(torch.nn.Module):
+        num_features = 16
+
+        def forward(self, x):
+            return x
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(500, 16, generator=g, dtype=torch.float64)
+    fake = torch.randn(400, 16, generator=g, dtype=torch.float64) * 1.2 + 0.3
+    ref_fd = FrechetInceptionDistance(feature=Features(), sync_on_compute=False)
+    ref_fd.update(real, real=True)
+    ref_fd.update(fake, real=False)
+    assert frechet_distance(real, fake) == pytest.approx(float(ref_fd.compute()), rel=1e-10)
+    ref_kid = KernelInceptionDistance(feature=Features(), subsets=7, subset_size=100, sync_on_compute=False)
+    ref_kid.update(real, real=True)
+    ref_kid.update(fake, real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        mean, std = ref_kid.compute()
+    assert kid_with(make_kid(real, 400, subsets=7, subset_size=100), fake, seed=5) == pytest.approx(
+        (float(mean), float(std)), rel=1e-10)
+
+
+def test_an_image_evaluation_does_not_import_torchmetrics():
+    """Every training worker evaluates; importing torchmetrics there cost ~4 CPU-s per run."""
+    code = ("import sys, torch; from gan_core.data import build_dataset; from gan_core.config import DataConfig;"
+            "from gan_core.metrics import make_evaluator;"
+            "ds = build_dataset(DataConfig(name='digits'), seed=0); ev = make_evaluator(ds, 100, 0);"
+            "m = ev(ds.get_batch(torch.arange(100))[0]); assert m['fd'] == m['fd'] and m['kid'] == m['kid'], m;"
+            "print(sorted(k for k in sys.modules if k.startswith('torchmetrics')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def _rank0_inputs() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(3)
     return torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g) + 0.5
@@ -135,8 +176,8 @@ def _rank0_metrics(rank: int, init: str, out: str) -> None:
 
 @pytest.mark.timeout(120)
 def test_fd_and_kid_on_rank_0_alone_do_not_sync_with_the_other_ranks(tmp_path):
-    """torchmetrics syncs its states over the process group in compute() by default. Our evaluation runs on
-    rank 0 only, so that all-gather met no partner (2 CPU ranks: mismatched collectives) or, on GPUs, failed
+    """torchmetrics (which computed FD/KID until stop 23) syncs its states over the process group in
+    compute() by default. Our evaluation runs on rank 0 only, so that all-gather met no partner (2 CPU ranks: mismatched collectives) or, on GPUs, failed
     outright: nccl cannot gather the CPU-side states ("No backend type associated with device type cpu"),
     which crashed `ganarena train --gpus-per-worker 1` at its first image evaluation on an H100."""
     import torch.multiprocessing as mp

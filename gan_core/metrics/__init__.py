@@ -1,6 +1,6 @@
 """Evaluation: ``make_evaluator(ds_reference, n_fake, seed)`` and the metric functions it uses.
 
-Images: FD and KID (torchmetrics) in the feature space of a small classifier trained per domain
+Images: FD and KID (gan_core.metrics.image) in the feature space of a small classifier trained per domain
 (or a user's feature network / InceptionV3 file), PRDC (k=5), classifier score. Toy mixtures:
 PacGAN mode metrics. Text: NLL_oracle / NLL_test, BLEU / Self-BLEU / n-gram JSD.
 """
