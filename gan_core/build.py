@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from gan_core.config import GanConfig
+from gan_core.errors import GanConfigError
 from gan_core.models import DataSpec, build_discriminator, build_generator
 from gan_core.noise import DEFAULT_NOISE, TorchNoise
 from gan_core.step import GANTrainer
@@ -34,6 +35,8 @@ def build_trainer(cfg: GanConfig, spec: DataSpec, device: torch.device | str = "
 
 def build_models(cfg: GanConfig, spec: DataSpec) -> tuple[nn.Module, nn.Module]:
     """G and D for ``spec`` as ``cfg`` describes them (a config the models cannot serve raises here)."""
+    if cfg.augment.policy and spec.kind != "image":
+        raise GanConfigError("augment.policy", f"augments images; this data is {spec.kind}", ["[] (off)"])
     spec = conditional_spec(spec, cfg.data.conditional)
     G = build_generator(cfg.generator, spec)
     if hasattr(G.net, "beta_max"):  # Gumbel-softmax text generators anneal to train.gumbel_beta_max

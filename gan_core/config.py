@@ -83,6 +83,29 @@ class PenaltyConfig:
     weight: float = 0.0
 
 
+AugmentOp = Literal["color", "translation", "cutout"]
+
+
+@dataclass
+class AugmentConfig:
+    """Differentiable augmentation of every image D sees (DiffAugment), optionally with ADA's adaptive
+    probability; formulas in ``gan_core.augment``. An empty policy turns it off."""
+
+    policy: list[AugmentOp] = field(default_factory=list)  # e.g. [color, translation, cutout]
+    p: float = 1.0  # probability each op is applied to a sample (ADA: the starting value)
+    target: float | None = None  # ADA: adapt p so that E[sign(D(real))] stays at this (paper: 0.6)
+    interval: int = 4  # ADA: D steps between two adjustments of p
+    kimg: float = 100.0  # ADA: thousands of real images over which p can move from 0 to 1 (paper: 500)
+
+
+@dataclass
+class LeCamConfig:
+    """LeCam regularisation of D's outputs toward EMA anchors (Tseng et al. 2021); weight 0 turns it off."""
+
+    weight: float = 0.0
+    decay: float = 0.99  # EMA decay of the anchors
+
+
 @dataclass
 class OptimConfig:
     """Adam for both players; separate learning rates (TTUR) and betas."""
@@ -137,6 +160,8 @@ class GanConfig:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    lecam: LeCamConfig = field(default_factory=LeCamConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
@@ -166,6 +191,25 @@ class GanConfig:
                                  ["minimax", "ns"])
         if self.loss.weight_clip is not None and self.loss.weight_clip <= 0:
             raise GanConfigError(f"{p}loss.weight_clip", "must be > 0 or null")
+        a = self.augment
+        if len(set(a.policy)) != len(a.policy):
+            raise GanConfigError(f"{p}augment.policy", f"lists an op twice: {a.policy}", ["color", "translation",
+                                                                                          "cutout"])
+        if not 0.0 <= a.p <= 1.0:
+            raise GanConfigError(f"{p}augment.p", f"must be in [0, 1], got {a.p}")
+        if a.target is not None and not -1.0 < a.target < 1.0:
+            raise GanConfigError(f"{p}augment.target", f"must be in (-1, 1) (a mean of signs) or null, got {a.target}")
+        if a.interval < 1:
+            raise GanConfigError(f"{p}augment.interval", f"must be >= 1, got {a.interval}")
+        if a.kimg <= 0:
+            raise GanConfigError(f"{p}augment.kimg", f"must be > 0, got {a.kimg}")
+        if (a.target is not None or a.p != 1.0) and not a.policy:
+            raise GanConfigError(f"{p}augment.policy", "is empty, so augment.p / augment.target do nothing",
+                                 ["color", "translation", "cutout"])
+        if self.lecam.weight < 0:
+            raise GanConfigError(f"{p}lecam.weight", f"must be >= 0, got {self.lecam.weight}")
+        if not 0.0 <= self.lecam.decay < 1.0:
+            raise GanConfigError(f"{p}lecam.decay", f"must be in [0, 1), got {self.lecam.decay}")
         for who in ("g", "d"):
             lr = getattr(self.optim, f"lr_{who}")
             if not 0 < lr < 1:

@@ -1,9 +1,11 @@
 """The one training step shared by every model: n_critic D updates, then one G update.
 
-Rules it keeps (DESIGN.md): the penalty joins the adversarial loss in ONE backward; D's
+Rules it keeps (DESIGN.md): the penalty (and LeCam's term) joins the adversarial loss in ONE backward; D's
 gradients are off during G's step and G's step calls the unwrapped D (so DDP never waits for
 D gradients that do not come); penalties run in fp32 under autocast; metrics stay on the device
-(no host sync per step) and are read only when logged.
+(no host sync per step) and are read only when logged. With augmentation on, D only ever sees
+T(x): real and fake in D's step, the fake in G's step (G's gradient passes through T), the reals
+relativistic losses score, and the penalty's inputs (``gan_core.augment``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_core import losses, penalties
+from gan_core.augment import Augment, LeCam
 from gan_core.config import GanConfig
 from gan_core.noise import DEFAULT_NOISE, TorchNoise
 
@@ -56,6 +59,9 @@ class GANTrainer:
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.noise = noise
+        a = cfg.augment
+        self.augment = Augment(a.policy, a.p, a.target, a.interval, a.kimg, device=self.device)
+        self.lecam = LeCam(cfg.lecam.decay, device=self.device) if cfg.lecam.weight > 0 else None
         self.step = 0
         self.num_classes = getattr(G, "num_classes", 0)
 
@@ -83,18 +89,26 @@ class GANTrainer:
         y = y.to(self.device, non_blocking=True) if y is not None else None
         with torch.no_grad(), self._autocast():
             fake = self.G(self.latent(real.shape[0]), y)
+        real, fake = self.augment(real, self.noise), self.augment(fake, self.noise)
         with self._autocast():
             d_real = self.D_train(real, y) if y is not None else self.D_train(real)
             d_fake = self.D_train(fake, y) if y is not None else self.D_train(fake)
         adv = self.loss.d_loss(d_real.float(), d_fake.float())
         if 0 < self.cfg.train.inject_nan_at <= self.step + 1:  # testing aid for divergence handling
             adv = adv * float("nan")
+        total = adv
+        extra: dict[str, Tensor] = {}
+        if self.lecam is not None:
+            extra["lecam"] = self.lecam(d_real, d_fake)
+            total = total + self.cfg.lecam.weight * extra["lecam"]
         if self.penalty_weight > 0:
             pen = self.penalty(self.D_train, real, fake, y, noise=self.noise)
-            total = adv + self.penalty_weight * pen
+            total = total + self.penalty_weight * pen
         else:
             pen = adv.new_zeros(())
-            total = adv
+        self.augment.observe(d_real)
+        if self.augment.policy:
+            extra["aug_p"] = self.augment.p.float()
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(total).backward()
         self.scaler_d.unscale_(self.opt_d)
@@ -104,7 +118,8 @@ class GANTrainer:
         if self.cfg.loss.weight_clip is not None:
             losses.clip_weights_(self.D, self.cfg.loss.weight_clip)
         return {"d_loss": adv.detach(), "penalty": pen.detach(), "d_real": d_real.detach().float().mean(),
-                "d_fake": d_fake.detach().float().mean(), "grad_norm_d": gnorm.detach()}
+                "d_fake": d_fake.detach().float().mean(), "grad_norm_d": gnorm.detach(),
+                **{k: v.detach() for k, v in extra.items()}}
 
     def g_step(self, n: int, y: Tensor | None, real: Tensor | None = None) -> dict[str, Tensor]:
         """One generator update against the frozen, unwrapped discriminator.
@@ -117,12 +132,12 @@ class GANTrainer:
             if real is None:
                 raise ValueError(f"loss {self.loss.name!r} is relativistic: g_step needs a real batch")
             with torch.no_grad(), self._autocast():
-                real = real.to(self.device, non_blocking=True)
+                real = self.augment(real.to(self.device, non_blocking=True), self.noise)
                 d_real = (self.D(real, y) if y is not None else self.D(real)).float()
         self.D.requires_grad_(False)
         try:
             with self._autocast():
-                fake = self.G_train(self.latent(n), y)
+                fake = self.augment(self.G_train(self.latent(n), y), self.noise)
                 d_fake = self.D(fake, y) if y is not None else self.D(fake)
             g_loss = self.loss.g_loss(d_fake.float(), d_real)
             self.opt_g.zero_grad(set_to_none=True)
@@ -174,6 +189,8 @@ class GANTrainer:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
             "step": self.step, "rng_cpu": torch.get_rng_state(),
+            "augment": self.augment.state_dict(),
+            "lecam": self.lecam.state_dict() if self.lecam is not None else None,
         }
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
@@ -190,6 +207,10 @@ class GANTrainer:
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
         self.step = int(state["step"])
+        if "augment" in state:  # checkpoints from before augmentation existed have neither
+            self.augment.load_state_dict(state["augment"])
+        if self.lecam is not None and state.get("lecam") is not None:
+            self.lecam.load_state_dict(state["lecam"])
         if restore_rng:
             torch.set_rng_state(state["rng_cpu"])
             if "rng_cuda" in state and torch.cuda.is_available():
