@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gan_core.augment import OPS
 from gan_core.config import GanConfig, apply_overrides, from_dict, read_yaml
 from gan_core.errors import GanConfigError
 from gan_core.losses import LOSSES
@@ -26,6 +27,9 @@ class SweepConfig:
     lr: tuple[float, float] | None = None  # log-uniform range for lr_g and lr_d; null pins the config's
     beta1: list[float] | None = None  # choices for Adam beta1 of both players; null pins the config's
     n_critic: list[int] | None = None  # choices; null pins the config's
+    augment: list[str] | None = None  # policy choices, e.g. [none, "translation,cutout"]; null pins the config's
+    ada_target: tuple[float, float] | None = None  # uniform range of augment.target, sampled when a policy is on
+    lecam_weight: tuple[float, float] | None = None  # log-uniform range of lecam.weight; null pins the config's
     trials: int = 12  # search trials
     seeds: int = 3  # re-runs of each loss's (and penalty's) best configuration
     workers_per_trial: int = 1  # >1 runs each trial as its own Ray Train TorchTrainer
@@ -53,6 +57,18 @@ class SweepConfig:
             raise GanConfigError("sweep.n_critic", "choices must be integers >= 1")
         if self.beta1 is not None and (not self.beta1 or not all(0 <= b < 1 for b in self.beta1)):
             raise GanConfigError("sweep.beta1", "choices must be in [0, 1)")
+        for choice in self.augment or []:
+            ops = [] if choice == "none" else choice.split(",")
+            bad = [op for op in ops if op not in OPS] or ([choice] if len(set(ops)) != len(ops) else [])
+            if bad:
+                raise GanConfigError("sweep.augment", f"choice {choice!r}: ops must be distinct, comma-separated",
+                                     ["none", *OPS])
+        if self.augment is not None and not self.augment:
+            raise GanConfigError("sweep.augment", "must list at least one choice or be null", ["none", *OPS])
+        if self.ada_target is not None and not -1 < self.ada_target[0] <= self.ada_target[1] < 1:
+            raise GanConfigError("sweep.ada_target", f"need -1 < low <= high < 1, got {list(self.ada_target)}")
+        if self.lecam_weight is not None and not 0 < self.lecam_weight[0] <= self.lecam_weight[1]:
+            raise GanConfigError("sweep.lecam_weight", f"need 0 < low <= high, got {list(self.lecam_weight)}")
         for name in ("trials", "seeds", "workers_per_trial", "grace_evals", "reduction_factor"):
             if getattr(self, name) < 1:
                 raise GanConfigError(f"sweep.{name}", f"must be >= 1, got {getattr(self, name)}")

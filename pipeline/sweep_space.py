@@ -31,6 +31,14 @@ class Space:
             trial.suggest_categorical("beta1", sw.beta1)
         if sw.n_critic is not None:
             trial.suggest_categorical("n_critic", sw.n_critic)
+        if sw.augment is not None:
+            augmenting = trial.suggest_categorical("augment", sw.augment) != "none"
+        else:
+            augmenting = bool(self.ctx["base"]["augment"]["policy"])
+        if sw.ada_target is not None and augmenting:
+            trial.suggest_float("ada_target", sw.ada_target[0], sw.ada_target[1])
+        if sw.lecam_weight is not None:
+            trial.suggest_float("lecam_weight", sw.lecam_weight[0], sw.lecam_weight[1], log=True)
         return {"ctx": self.ctx}
 
 
@@ -50,6 +58,14 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], seed_index: int |
             gan["optim"][key] = [float(params["beta1"]), gan["optim"][key][1]]
     if "n_critic" in params:
         gan["train"]["n_critic"] = int(params["n_critic"])
+    if "augment" in params:
+        gan["augment"]["policy"] = [] if params["augment"] == "none" else params["augment"].split(",")
+        if not gan["augment"]["policy"]:  # p / target without a policy are refused by validation
+            gan["augment"].update(p=1.0, target=None)
+    if "ada_target" in params:
+        gan["augment"]["target"] = float(params["ada_target"])
+    if "lecam_weight" in params:
+        gan["lecam"]["weight"] = float(params["lecam_weight"])
     if seed_index is not None:
         gan["seed"] = int(base["seed"]) + 1 + int(seed_index)
     return gan
@@ -61,7 +77,8 @@ def label_of(params: dict[str, Any]) -> str:
     if params["penalty"] != "none" and "penalty_weight" in params:
         text += f"(w={params['penalty_weight']:.2g})"
     extras = [f"{k}={params[k]:.2g}" for k in ("lr_g", "lr_d") if k in params]
-    extras += [f"{k}={params[k]}" for k in ("beta1", "n_critic") if k in params]
+    extras += [f"{k}={params[k]}" for k in ("beta1", "n_critic", "augment") if k in params]
+    extras += [f"{k}={params[k]:.2g}" for k in ("ada_target", "lecam_weight") if k in params]
     return text + (" " + " ".join(extras) if extras else "")
 
 
