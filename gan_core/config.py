@@ -77,10 +77,14 @@ class LossConfig:
 
 @dataclass
 class PenaltyConfig:
-    """Gradient penalty by name with its weight; weight 0 turns it off."""
+    """Gradient penalty by name with its weight; weight 0 turns it off.
+
+    ``every`` > 1 is lazy regularisation (StyleGAN2, Karras et al. 2020): the penalty is computed on
+    every k-th D step only, with weight x k, so its average strength is unchanged at 1/k of its cost."""
 
     name: PenaltyName = "none"
     weight: float = 0.0
+    every: int = 1
 
 
 AugmentOp = Literal["color", "translation", "cutout"]
@@ -184,6 +188,8 @@ class GanConfig:
             raise GanConfigError(f"{p}train.grad_clip", "must be > 0 or null")
         if self.penalty.weight < 0:
             raise GanConfigError(f"{p}penalty.weight", f"must be >= 0, got {self.penalty.weight}")
+        if self.penalty.every < 1:
+            raise GanConfigError(f"{p}penalty.every", f"must be >= 1 (D steps between penalties), got {self.penalty.every}")
         if not 0.0 <= self.loss.label_smoothing < 0.5:
             raise GanConfigError(f"{p}loss.label_smoothing", "must be in [0, 0.5)")
         if self.loss.label_smoothing and self.loss.name not in ("minimax", "ns"):

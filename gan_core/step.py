@@ -52,6 +52,8 @@ class GANTrainer:
         self.loss = losses.get(cfg.loss.name, cfg.loss.label_smoothing)
         self.penalty = penalties.get(cfg.penalty.name)
         self.penalty_weight = cfg.penalty.weight if cfg.penalty.name != "none" else 0.0
+        self.d_steps = 0  # D updates so far (lazy regularisation counts them)
+        self._last_pen: Tensor | None = None  # the latest penalty value, reported on the steps that skip it
         o = cfg.optim
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=o.betas_g)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=o.betas_d)
@@ -101,11 +103,14 @@ class GANTrainer:
         if self.lecam is not None:
             extra["lecam"] = self.lecam(d_real, d_fake)
             total = total + self.cfg.lecam.weight * extra["lecam"]
-        if self.penalty_weight > 0:
+        every = self.cfg.penalty.every
+        if self.penalty_weight > 0 and self.d_steps % every == 0:
             pen = self.penalty(self.D_train, real, fake, y, noise=self.noise)
-            total = total + self.penalty_weight * pen
+            total = total + self.penalty_weight * every * pen
+            self._last_pen = pen.detach()
         else:
-            pen = adv.new_zeros(())
+            pen = self._last_pen if self._last_pen is not None else adv.new_zeros(())
+        self.d_steps += 1
         self.augment.observe(d_real)
         if self.augment.policy:
             extra["aug_p"] = self.augment.p.float()
@@ -188,7 +193,7 @@ class GANTrainer:
             "G_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
-            "step": self.step, "rng_cpu": torch.get_rng_state(),
+            "step": self.step, "d_steps": self.d_steps, "rng_cpu": torch.get_rng_state(),
             "augment": self.augment.state_dict(),
             "lecam": self.lecam.state_dict() if self.lecam is not None else None,
         }
@@ -207,6 +212,7 @@ class GANTrainer:
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
         self.step = int(state["step"])
+        self.d_steps = int(state.get("d_steps", self.step * self.cfg.train.n_critic))  # older checkpoints
         if "augment" in state:  # checkpoints from before augmentation existed have neither
             self.augment.load_state_dict(state["augment"])
         if self.lecam is not None and state.get("lecam") is not None:

@@ -121,3 +121,39 @@ def test_none_is_zero_and_unknown_lists_names() -> None:
         penalties.get("gp")
     for n in ("none", "wgan-gp", "dragan", "r1", "r2"):
         assert n in str(e.value)
+
+
+def _digits_trainer(every: int, weight: float):
+    from gan_core import build_trainer, load_config
+    from gan_core.models import DataSpec
+
+    cfg = load_config("configs/digits_dcgan_ns_r1.yaml", [f"penalty.every={every}", f"penalty.weight={weight}",
+                                                         "generator.width=16", "discriminator.width=16"])
+    torch.manual_seed(0)
+    tr = build_trainer(cfg, DataSpec((1, 8, 8), 0, "image"))
+    grads, calls = [], []
+    step, pen = tr.opt_d.step, tr.penalty
+    tr.opt_d.step = lambda *a, **k: (grads.append([p.grad.clone() for p in tr.D.parameters()]), step(*a, **k))[1]
+    tr.penalty = lambda *a, **k: (calls.append(tr.d_steps), pen(*a, **k))[1]
+    return tr, grads, calls
+
+
+def test_lazy_regularisation_runs_every_kth_d_step_at_k_times_the_weight() -> None:
+    """penalty.every=3, weight w: the penalty at D steps 0, 3, 6 with weight 3w (StyleGAN2's lazy R1)."""
+    real = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    lazy, g_lazy, calls = _digits_trainer(3, 0.5)
+    eager, g_eager, _ = _digits_trainer(1, 1.5)
+    for i in range(7):
+        torch.manual_seed(100 + i)
+        m = lazy.d_step(real, None)
+        torch.manual_seed(100 + i)
+        eager.d_step(real, None)
+        if i == 0:  # same weights, same batch, same noise: 3 x 0.5 == 1.5
+            for a, b in zip(g_lazy[0], g_eager[0], strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert calls == [0, 3, 6]
+    assert lazy.d_steps == 7 and float(m["penalty"]) > 0  # step 7 reports the penalty of step 6
+    assert lazy.state_dict()["d_steps"] == 7
+    with pytest.raises(Exception, match="penalty.every"):
+        from gan_core import load_config
+        load_config("configs/digits_dcgan_ns_r1.yaml", ["penalty.every=0"])
