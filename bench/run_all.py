@@ -28,6 +28,7 @@ SUITE = {  # name -> (full args, quick args); None = not run in that mode
     "quality": (["-m", "bench.quality", "--mnist-minutes", "5"],
                 ["-m", "bench.quality", "--pairs", "ns+r1", "hinge+r1", "--seeds", "3", "--minutes", "2",
                  "--workers", "3"]),
+    "image_quality": (["-m", "bench.image_quality"], None),
     "text_oracle": (["bench/text_oracle.py", str(ORACLE), "--out", str(RESULTS / "text_oracle.json")], None),
     "text_coco": (["bench/text_coco.py", "--out", str(RESULTS / "text_coco.json")], None),
 }

@@ -71,6 +71,21 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                     f"epoch's first batch after {r['parquet_s_to_first_batch_per_epoch']['median']:.1f} s; "
                     f"in-memory {r['memory_samples_per_s']['median']:,.0f}, DCGAN "
                     f"{r['dcgan_consumption_samples_per_s']['median']:,.0f}; " + r["protocol"] + _load(r)))
+    if r := results.get("image_quality"):
+        for ds, variants in r.get("summary", {}).items():
+            target = r["target_ratio"][ds] * r["floor"][ds]
+            for var in ("recipe", "no-aug", "old"):
+                e = variants.get(var)
+                if not e or "fd" not in e:
+                    continue
+                fd = e["fd"]
+                out.append((f"Image FD {ds} {var} ({r['budget_cpu_min'][ds]:g} CPU-min)",
+                            f"{fd['mean']:.2f} ± {fd['ci95']:.2f} ({e['fd_over_floor']:.2f}x floor)",
+                            " / ".join(f"{v:.3g}" for v in fd["values"]) + f" (n={len(fd['values'])})",
+                            f"<= {target:.1f}" if var == "recipe" else "-",
+                            _met(fd["mean"] <= target) if var == "recipe" else "-",
+                            f"mean ± 95% CI over seeds; recall {e['recall']['mean']:.3f}, coverage "
+                            f"{e['coverage']['mean']:.3f}; {r['protocol']}" + _load(r)))
     if r := results.get("quality"):
         for pair, e in r.get("grid25", {}).items():
             if "modes" not in e:

@@ -30,7 +30,7 @@ def test_the_promised_configs_exist() -> None:
     names = {p.stem for p in CONFIGS}
     for loss in LOSSES:
         assert f"toy_ring_{loss}" in names and f"toy_grid_{loss}" in names, loss
-    assert {"digits_dcgan_ns_r1", "digits_dcgan_wgangp", "mnist5k_dcgan", "mnist5k_conditional",
+    assert {"digits", "mnist5k", "digits_dcgan_ns_r1", "digits_dcgan_wgangp", "mnist5k_dcgan", "mnist5k_conditional",
             "mnist5k_patchgan"} <= names
 
 
