@@ -113,11 +113,6 @@ class Augment:
         self._steps = 0
         self.r_t = torch.full((), float("nan"), dtype=torch.float64, device=device)  # last adjustment's r_t
 
-    @property
-    def active(self) -> bool:
-        """Whether any op can be applied (a policy, and p > 0 now or adaptive later)."""
-        return bool(self.policy) and (self.target is not None or float(self.p) > 0)
-
     def __call__(self, x: Tensor, noise: TorchNoise) -> Tensor:
         """T(x): every op of the policy, each kept per sample with probability p; identity when off."""
         if not self.policy:
