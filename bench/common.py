@@ -36,6 +36,24 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k not in drop}, **extra}
 
 
+def setup_run(cfg: Any, n_eval: int) -> tuple[Any, Any, Any]:
+    """(dataset, trainer, evaluator) of a benchmark run of ``cfg``, seeded as a one-worker ``ganarena train``."""
+    import torch
+
+    from gan_core.build import build_trainer, spec_of
+    from gan_core.data import build_dataset
+    from gan_core.metrics import make_evaluator
+    from gan_core.noise import ShardedNoise
+    from pipeline.runner import eval_reference
+
+    ds = build_dataset(cfg.data, seed=cfg.seed)
+    trainer = build_trainer(cfg, spec_of(ds), noise=ShardedNoise(0, 1))
+    torch.manual_seed(cfg.seed * 7919)
+    evaluator = make_evaluator(eval_reference(cfg), n_fake=n_eval, seed=cfg.seed,
+                               feature_weights=cfg.metrics.feature_weights)
+    return ds, trainer, evaluator
+
+
 def write(name: str, result: dict[str, Any]) -> Path:
     """Write bench/results/<name>.json (with the end load average) and return its path."""
     result.setdefault("host", host())["loadavg_end"] = os.getloadavg()

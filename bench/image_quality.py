@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-from bench.common import REPO, RESULTS, host, write
+from bench.common import REPO, RESULTS, host, setup_run, write
 
 FLOOR = {"digits": 5.12, "mnist5k": 2.04}  # FD(train, test), docs/datasets_metrics.md
 TARGET_RATIO = {"digits": 1.5, "mnist5k": 2.0}  # issue 14
@@ -51,20 +51,11 @@ def train_one(dataset: str, variant: str, config: str, overrides: list[str], see
 
     c0 = time.process_time()
     torch.set_num_threads(1)
-    from gan_core.build import build_trainer, spec_of
-    from gan_core.data import build_dataset
     from gan_core.loop import BatchStream, DivergedError, fit
-    from gan_core.metrics import make_evaluator
-    from gan_core.noise import ShardedNoise
     from pipeline.experiment import load_experiment
-    from pipeline.runner import eval_reference
 
     cfg = load_experiment(REPO / config, [*overrides, f"seed={seed}", f"train.eval_samples={n_eval}"]).gan
-    ds = build_dataset(cfg.data, seed=cfg.seed)
-    trainer = build_trainer(cfg, spec_of(ds), noise=ShardedNoise(0, 1))
-    torch.manual_seed(cfg.seed * 7919)
-    evaluator = make_evaluator(eval_reference(cfg), n_fake=n_eval, seed=cfg.seed,
-                               feature_weights=cfg.metrics.feature_weights)
+    ds, trainer, evaluator = setup_run(cfg, n_eval)
     budget = minutes * 60
     row: dict = {"dataset": dataset, "variant": variant, "config": config, "overrides": overrides, "seed": seed,
                  "curve": []}

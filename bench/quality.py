@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
-from bench.common import REPO, host, stats, write
+from bench.common import REPO, host, setup_run, stats, write
 
 WEIGHTS = {"none": 0.0, "r1": 0.1, "r2": 0.1, "wgan-gp": 10.0, "dragan": 10.0}  # usual published weights
 PACGAN = {"GAN": {"modes": 17.3, "hq_percent": 94.8}, "PacGAN4": {"modes": 24.8, "hq_percent": 93.6}}
@@ -28,14 +28,9 @@ def train_one(config: str, loss: str, penalty: str, seed: int, minutes: float) -
     """Train one seed for ``minutes`` of process CPU time; the evaluator's metrics of the EMA generator."""
     import torch
 
-    from gan_core.build import build_trainer, spec_of
     from gan_core.config import GanConfig, from_dict, to_dict
-    from gan_core.data import build_dataset
     from gan_core.loop import BatchStream, DivergedError, fit
-    from gan_core.metrics import make_evaluator
-    from gan_core.noise import ShardedNoise
     from pipeline.experiment import load_experiment
-    from pipeline.runner import eval_reference
     from pipeline.sweep_space import apply_params
 
     torch.set_num_threads(1)
@@ -43,11 +38,7 @@ def train_one(config: str, loss: str, penalty: str, seed: int, minutes: float) -
     base = to_dict(load_experiment(REPO / config, [f"seed={seed}"]).gan)
     params = {"loss": loss, "penalty": penalty, "penalty_weight": WEIGHTS[penalty]}
     cfg = from_dict(GanConfig, apply_params(base, params))
-    ds = build_dataset(cfg.data, seed=cfg.seed)
-    trainer = build_trainer(cfg, spec_of(ds), noise=ShardedNoise(0, 1))
-    torch.manual_seed(cfg.seed * 7919)
-    evaluator = make_evaluator(eval_reference(cfg), n_fake=cfg.train.eval_samples, seed=cfg.seed,
-                               feature_weights=cfg.metrics.feature_weights)
+    ds, trainer, evaluator = setup_run(cfg, cfg.train.eval_samples)
     budget = minutes * 60
     row = {"loss": loss, "penalty": penalty, "weight": WEIGHTS[penalty], "seed": seed}
     try:
