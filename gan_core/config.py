@@ -16,10 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
+from gan_core import losses, penalties
 from gan_core.errors import GanConfigError
-
-LossName = Literal["minimax", "ns", "wgan", "lsgan", "hinge", "rsgan", "ragan"]
-PenaltyName = Literal["none", "wgan-gp", "dragan", "r1", "r2"]
 
 
 @dataclass
@@ -70,7 +68,7 @@ class DiscriminatorConfig:
 class LossConfig:
     """Adversarial loss by name; smoothing applies to logistic losses, clip gives the original WGAN."""
 
-    name: LossName = "ns"
+    name: str = "ns"  # a gan_core.losses.LOSSES name
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - s (minimax, ns)
     weight_clip: float | None = None  # clamp D weights to [-c, c] after each D step (wgan)
 
@@ -80,11 +78,13 @@ class PenaltyConfig:
     """Gradient penalty by name with its weight; weight 0 turns it off.
 
     ``every`` > 1 is lazy regularisation (StyleGAN2, Karras et al. 2020): the penalty is computed on
-    every k-th D step only, with weight x k, so its average strength is unchanged at 1/k of its cost."""
+    every k-th D step only, with weight x k, so its average strength is unchanged at 1/k of its cost.
+    ``params`` sets the penalty's own parameters (e.g. DRAGAN's ``c``); each has a default."""
 
-    name: PenaltyName = "none"
+    name: str = "none"  # a gan_core.penalties.PENALTIES name
     weight: float = 0.0
     every: int = 1
+    params: dict[str, float] = field(default_factory=dict)
 
 
 AugmentOp = Literal["color", "translation", "cutout"]
@@ -186,15 +186,17 @@ class GanConfig:
             raise GanConfigError(f"{p}train.ema_decay", f"must be in [0, 1), got {t.ema_decay}")
         if t.grad_clip is not None and t.grad_clip <= 0:
             raise GanConfigError(f"{p}train.grad_clip", "must be > 0 or null")
+        losses.check_name(self.loss.name, f"{p}loss.name")
+        penalties.check(self.penalty.name, self.penalty.params, f"{p}penalty")
         if self.penalty.weight < 0:
             raise GanConfigError(f"{p}penalty.weight", f"must be >= 0, got {self.penalty.weight}")
         if self.penalty.every < 1:
             raise GanConfigError(f"{p}penalty.every", f"must be >= 1 (D steps between penalties), got {self.penalty.every}")
         if not 0.0 <= self.loss.label_smoothing < 0.5:
             raise GanConfigError(f"{p}loss.label_smoothing", "must be in [0, 0.5)")
-        if self.loss.label_smoothing and self.loss.name not in ("minimax", "ns"):
+        if self.loss.label_smoothing and not losses.LOSSES[self.loss.name].logistic:
             raise GanConfigError(f"{p}loss.label_smoothing", "applies only to logistic losses",
-                                 ["minimax", "ns"])
+                                 losses.logistic_names())
         if self.loss.weight_clip is not None and self.loss.weight_clip <= 0:
             raise GanConfigError(f"{p}loss.weight_clip", "must be > 0 or null")
         a = self.augment
@@ -280,7 +282,9 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise GanConfigError(path, f"expected a mapping, got {value!r}")
-        return dict(value)
+        if not args:
+            return dict(value)
+        return {_coerce(args[0], k, path): _coerce(args[1], v, f"{path}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
     if tp is bool:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_core.errors import unknown_name
+from gan_core.errors import GanConfigError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,17 @@ def names() -> list[str]:
     return list(LOSSES)
 
 
+def logistic_names() -> list[str]:
+    """The losses whose D outputs are logits of P(real), so that label smoothing applies."""
+    return [n for n, loss in LOSSES.items() if loss.logistic]
+
+
+def check_name(name: str, field: str = "loss.name") -> None:
+    """A GanConfigError naming ``field`` and the registered losses unless ``name`` is one of them."""
+    if name not in LOSSES:
+        raise GanConfigError(field, f"got {name!r}", [repr(n) for n in LOSSES])
+
+
 def get(name: str, label_smoothing: float = 0.0) -> Loss:
     """The loss called ``name``; one-sided label smoothing ``s`` makes real targets 1 - s (logistic only)."""
     if name not in LOSSES:
@@ -126,7 +137,8 @@ def get(name: str, label_smoothing: float = 0.0) -> Loss:
     loss = LOSSES[name]
     if label_smoothing:
         if not loss.logistic:
-            raise ValueError(f"loss.label_smoothing: applies only to logistic losses (minimax, ns), not {name!r}")
+            raise ValueError(f"loss.label_smoothing: applies only to logistic losses "
+                             f"({', '.join(logistic_names())}), not {name!r}")
         s = float(label_smoothing)
         return Loss(name, lambda r, f: _d_logistic(r, f, s), loss.g_loss, logistic=True)
     return loss

@@ -9,12 +9,15 @@ differentiated quantity is each sample's mean over its patch logits. All penalti
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-from gan_core.errors import unknown_name
+from gan_core.errors import GanConfigError, unknown_name
 from gan_core.noise import DEFAULT_NOISE
 from gan_core.noise import TorchNoise as Noise
 
@@ -62,7 +65,7 @@ def dragan(D: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None,
     """DRAGAN (Kodali et al. 2017): E[(‖∇D(x̂)‖₂ - 1)²] around real data.
 
     x_p = x + c·std(x)·δ with δ~U[0,1] elementwise and std over the whole real batch (c = 0.5 as in
-    the paper's code); x̂ = x + α(x_p - x) with one α~U[0,1] per sample.
+    the paper's code; ``penalty.params.c``); x̂ = x + α(x_p - x) with one α~U[0,1] per sample.
     """
     r = real.float()
     delta = noise.rand(tuple(r.shape), r)
@@ -81,7 +84,21 @@ def r2(D: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None, noise:
     return 0.5 * per_sample_norm(input_grad(D, fake, y)).pow(2).mean()
 
 
-PENALTIES: dict[str, Penalty] = {"none": none, "wgan-gp": wgan_gp, "dragan": dragan, "r1": r1, "r2": r2}
+@dataclass
+class PenaltySpec:
+    """A registered penalty: its function and its own parameters with their defaults (each must be > 0)."""
+
+    fn: Penalty
+    params: dict[str, float] = field(default_factory=dict)
+
+
+PENALTIES: dict[str, PenaltySpec] = {
+    "none": PenaltySpec(none),
+    "wgan-gp": PenaltySpec(wgan_gp),
+    "dragan": PenaltySpec(dragan, {"c": 0.5}),
+    "r1": PenaltySpec(r1),
+    "r2": PenaltySpec(r2),
+}
 
 
 def names() -> list[str]:
@@ -89,8 +106,25 @@ def names() -> list[str]:
     return list(PENALTIES)
 
 
-def get(name: str) -> Penalty:
-    """The penalty called ``name``; unknown names raise a ValueError listing the valid ones."""
+def check(name: str, params: dict[str, float] | None = None, prefix: str = "penalty") -> None:
+    """A GanConfigError naming the field unless ``name`` is registered and ``params`` are its own, finite and > 0."""
+    if name not in PENALTIES:
+        raise GanConfigError(f"{prefix}.name", f"got {name!r}", [repr(n) for n in PENALTIES])
+    own = PENALTIES[name].params
+    for key, value in (params or {}).items():
+        if key not in own:
+            raise GanConfigError(f"{prefix}.params.{key}", f"is not a parameter of penalty {name!r}",
+                                 list(own) or "none: this penalty has no parameters")
+        if not (math.isfinite(value) and value > 0):
+            raise GanConfigError(f"{prefix}.params.{key}", f"must be a finite number > 0, got {value!r}")
+
+
+def get(name: str, params: dict[str, float] | None = None) -> Penalty:
+    """The penalty called ``name`` with ``params`` overriding its defaults; unknown names raise a ValueError
+    listing the valid ones."""
     if name not in PENALTIES:
         raise unknown_name("penalty.name", name, PENALTIES)
-    return PENALTIES[name]
+    check(name, params)
+    spec = PENALTIES[name]
+    bound = {**spec.params, **(params or {})}
+    return functools.partial(spec.fn, **bound) if bound else spec.fn

@@ -50,7 +50,7 @@ class GANTrainer:
         self.D_train = wrap(self.D) if wrap else self.D
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.train.ema_decay > 0 else None
         self.loss = losses.get(cfg.loss.name, cfg.loss.label_smoothing)
-        self.penalty = penalties.get(cfg.penalty.name)
+        self.penalty = penalties.get(cfg.penalty.name, cfg.penalty.params)
         self.penalty_weight = cfg.penalty.weight if cfg.penalty.name != "none" else 0.0
         self.d_steps = 0  # D updates so far (lazy regularisation counts them)
         self._last_pen: Tensor | None = None  # the latest penalty value, reported on the steps that skip it

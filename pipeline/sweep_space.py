@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from gan_core.losses import LOSSES
 from pipeline.experiment import SweepConfig
 
 
@@ -46,8 +47,10 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], seed_index: int |
     """A copy of the base config dict with the sampled params (and a seed re-run's seed) applied."""
     gan = copy.deepcopy(base)
     gan["loss"]["name"] = params["loss"]
-    if gan["loss"]["name"] not in ("minimax", "ns"):
+    if not LOSSES[params["loss"]].logistic:  # label smoothing is refused for the other losses
         gan["loss"]["label_smoothing"] = 0.0
+    if params["penalty"] != base["penalty"]["name"]:  # the base penalty's own parameters are not this one's
+        gan["penalty"]["params"] = {}
     gan["penalty"]["name"] = params["penalty"]
     gan["penalty"]["weight"] = float(params.get("penalty_weight", 0.0)) if params["penalty"] != "none" else 0.0
     for key in ("lr_g", "lr_d"):

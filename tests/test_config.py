@@ -24,6 +24,12 @@ from gan_core.errors import GanConfigError
     ({"loss": {"name": "wgan", "label_smoothing": 0.1}}, "loss.label_smoothing", "ns"),
     ({"train": {"ema_decay": 1.0}}, "train.ema_decay", None),
     ({"train": {"steps": True}}, "train.steps", None),
+    ({"penalty": {"name": "dragan", "params": {"k": 1.0}}}, "penalty.params.k", "c"),
+    ({"penalty": {"name": "r1", "params": {"c": 1.0}}}, "penalty.params.c", "no parameters"),
+    ({"penalty": {"name": "dragan", "params": {"c": 0}}}, "penalty.params.c", None),
+    ({"penalty": {"name": "dragan", "params": {"c": "wide"}}}, "penalty.params.c", None),
+    ({"penalty": {"name": "dragan", "params": {"c": float("nan")}}}, "penalty.params.c", None),
+    ({"penalty": {"name": "dragan", "params": [1.0]}}, "penalty.params", None),
 ])
 def test_bad_values_name_the_field(data, field, allowed) -> None:
     with pytest.raises(GanConfigError) as e:
@@ -58,3 +64,40 @@ def test_overrides_and_yaml_files(tmp_path) -> None:
         load_config(bad)
     with pytest.raises(GanConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_names_come_from_the_registries(monkeypatch) -> None:
+    """A loss or penalty added to its registry is a valid config name at once; its flags decide the rest."""
+    import dataclasses
+
+    from gan_core import losses, penalties
+
+    monkeypatch.setitem(losses.LOSSES, "ns2", dataclasses.replace(losses.LOSSES["ns"], name="ns2"))
+    monkeypatch.setitem(penalties.PENALTIES, "r1b", penalties.PenaltySpec(penalties.r1, {"gamma": 1.0}))
+    cfg = load_config({"loss": {"name": "ns2", "label_smoothing": 0.1},
+                       "penalty": {"name": "r1b", "weight": 1.0, "params": {"gamma": 2.0}}})
+    assert (cfg.loss.name, cfg.penalty.params) == ("ns2", {"gamma": 2.0})
+    monkeypatch.setitem(losses.LOSSES, "ns2", dataclasses.replace(losses.LOSSES["ns"], name="ns2", logistic=False))
+    with pytest.raises(GanConfigError, match="loss.label_smoothing.*allowed: minimax, ns\\)"):
+        load_config({"loss": {"name": "ns2", "label_smoothing": 0.1}})
+
+
+def test_dragan_c_reaches_the_penalty() -> None:
+    """penalty.params.c is the c of x_p = x + c·std(x)·δ: the trainer's penalty is DRAGAN with that c."""
+    import torch
+
+    from gan_core import penalties
+    from gan_core.noise import TorchNoise
+
+    D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    real = torch.randn(16, 4)
+    pens = {}
+    for c in (0.5, 3.0):
+        pen = penalties.get("dragan", {"c": c})
+        torch.manual_seed(0)
+        pens[c] = pen(D, real, real, noise=TorchNoise()).item()
+        torch.manual_seed(0)
+        assert pens[c] == pytest.approx(penalties.dragan(D, real, real, noise=TorchNoise(), c=c).item(), rel=1e-6)
+    assert pens[0.5] != pytest.approx(pens[3.0], rel=1e-3)
+    torch.manual_seed(0)
+    assert penalties.get("dragan")(D, real, real, noise=TorchNoise()).item() == pytest.approx(pens[0.5], rel=1e-6)

@@ -73,6 +73,20 @@ def test_sampled_params_make_a_valid_config() -> None:
     assert base["augment"]["policy"] == ["color"]  # the base is not mutated
 
 
+def test_a_penalty_keeps_its_own_params_only() -> None:
+    """A base DRAGAN with c = 2 keeps c when the trial draws DRAGAN and drops it for any other penalty
+    (whose config would refuse a c); label smoothing survives logistic losses only."""
+    base = _base()
+    base["penalty"].update(name="dragan", weight=1.0, params={"c": 2.0})
+    base["loss"].update(name="ns", label_smoothing=0.1)
+    same = from_dict(GanConfig, apply_params(base, {"loss": "minimax", "penalty": "dragan", "penalty_weight": 3.0}))
+    same.validate()
+    assert same.penalty.params == {"c": 2.0} and same.loss.label_smoothing == 0.1
+    other = from_dict(GanConfig, apply_params(base, {"loss": "hinge", "penalty": "r1", "penalty_weight": 3.0}))
+    other.validate()
+    assert other.penalty.params == {} and other.loss.label_smoothing == 0.0
+
+
 def test_labels_name_the_augmentation() -> None:
     label = label_of({"loss": "ns", "penalty": "none", "augment": "translation,cutout", "ada_target": 0.6,
                       "lecam_weight": 0.05})
