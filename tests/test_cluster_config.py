@@ -73,10 +73,10 @@ def test_aws_launcher_has_head_cpu_and_gpu_types_installing_the_project():
     assert config["file_mounts"]["~/ganarena"] == "."
     for name in ("cpu_worker", "gpu_worker"):
         cmds = " && ".join(types[name]["worker_setup_commands"])
-        assert "pip install -q ~/ganarena" in cmds and "torch==" in cmds
+        assert 'pip install -q "$HOME/ganarena[pipeline]"' in cmds and "torch==" in cmds
     assert "download.pytorch.org/whl/cpu" in " ".join(types["cpu_worker"]["worker_setup_commands"])
     assert "download.pytorch.org" not in " ".join(types["gpu_worker"]["worker_setup_commands"])
-    assert any("pip install -q ~/ganarena" in c for c in config["head_setup_commands"])
+    assert any('pip install -q "$HOME/ganarena[pipeline]"' in c for c in config["head_setup_commands"])
 
 
 @pytest.mark.parametrize("path", LAUNCHERS, ids=lambda p: p.name)
@@ -258,7 +258,7 @@ def test_dockerfile():
     from_line = next(rest for kw, *rest in instructions if kw.upper() == "FROM")[0]
     assert from_line == "python:${PYTHON_VERSION}-slim" and "ARG PYTHON_VERSION=3.11" in text
     assert "ARG TORCH_VARIANT=cpu" in text and "download.pytorch.org/whl/${TORCH_VARIANT}" in text
-    assert re.search(r"pip install \. ", text)
+    assert re.search(r'pip install "\.\[pipeline\]" ', text)
     user = [rest[0] for kw, *rest in instructions if kw.upper() == "USER"]
     assert user and user[-1] not in ("root", "0")
     # every COPY source exists and is let through by the Dockerfile-specific ignore file
