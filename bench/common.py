@@ -42,8 +42,8 @@ def setup_run(cfg: Any, n_eval: int) -> tuple[Any, Any, Any]:
 
     from gan_core.build import build_trainer, spec_of
     from gan_core.data import build_dataset
-    from gan_core.metrics import make_evaluator
     from gan_core.noise import ShardedNoise
+    from gan_core.tasks import make_evaluator
     from pipeline.runner import eval_reference
 
     ds = build_dataset(cfg.data, seed=cfg.seed)

@@ -69,8 +69,8 @@ def train_one(config: str, seed: int) -> dict:
     from gan_core.build import build_trainer, spec_of
     from gan_core.data import build_dataset
     from gan_core.loop import BatchStream, DivergedError, fit
-    from gan_core.metrics import make_evaluator
     from gan_core.noise import ShardedNoise
+    from gan_core.tasks import make_evaluator
     from pipeline.experiment import load_experiment
 
     torch.set_num_threads(1)

@@ -81,7 +81,7 @@ def train_one(dataset: str, variant: str, config: str, overrides: list[str], see
         fit(trainer, BatchStream(ds, cfg.train.batch_size, seed=cfg.seed), 10**9, cfg.train.log_every, stop)
         row.update(evaluate(), diverged=False)
         if grid:
-            from pipeline.artifacts import grid_png
+            from gan_core.tasks.image import grid_png
             grid_png(trainer.sample(64), Path(grid))
     except DivergedError as e:
         row.update(diverged=True, error=str(e))

@@ -1,8 +1,8 @@
 """The one training step shared by every model: n_critic D updates, then one G update.
 
-Rules it keeps (DESIGN.md): the penalty (and LeCam's term) joins the adversarial loss in ONE backward; D's
-gradients are off during G's step and G's step calls the unwrapped D (so DDP never waits for
-D gradients that do not come); penalties run in fp32 under autocast; metrics stay on the device
+Rules it keeps (docs/architecture.md explains why): the penalty (and LeCam's term) joins the adversarial
+loss in ONE backward; D's gradients are off during G's step and G's step calls the unwrapped D (so DDP
+never waits for D gradients that do not come); penalties run in fp32 under autocast; metrics stay on the device
 (no host sync per step) and are read only when logged. With augmentation on, D only ever sees
 T(x): real and fake in D's step, the fake in G's step (G's gradient passes through T), the reals
 relativistic losses score, and the penalty's inputs (``gan_core.augment``).

@@ -24,14 +24,12 @@ from gan_core.config import GanConfig
 from gan_core.errors import GanConfigError
 from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
+from gan_core.tasks import TASKS, task_of
 from pipeline.names import name_filters, name_key
 from pipeline.tracking import database_missing, resolve_tracking_uri
 
 WHICH = ("best", "latest")
-EXTENSIONS = {".png": "image grid (images) or scatter plot (2-D toy data)",
-              ".npy": "array of the samples ((N, 2) for toy data, (N, C, H, W) images, (N, L) token ids)",
-              ".txt": "decoded sentences (text data)"}
-DEFAULT_N = {"toy": 2500, "image": 64, "text": 50}
+EXTENSIONS = sorted({suffix for task in TASKS.values() for suffix in task.formats})  # each kind writes some
 
 
 # ----------------------------------------------------------------------------- resolving the source
@@ -165,44 +163,18 @@ def _atomic(out: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def _dataset(cfg: GanConfig) -> Any:
-    from gan_core.data import build_dataset
-
-    return build_dataset(cfg.data, seed=cfg.seed)
-
-
 def _write(fake: torch.Tensor, cfg: GanConfig, spec: DataSpec, out: Path, title: str) -> None:
-    import numpy as np
+    """The data kind's Task writes the file (its dataset, for centres or a vocabulary, built only if needed)."""
+    def dataset() -> Any:
+        from gan_core.data import build_dataset
 
-    ext = out.suffix.lower()
-    kind = spec.kind
-    if ext == ".txt":
-        if kind != "text":
-            raise GanConfigError("--out", f".txt is for text data, this generator makes {kind} samples",
-                                 [".png", ".npy"])
-        ds = _dataset(cfg)
-        decode = getattr(ds, "decode", None)
-        if decode is None:
-            raise GanConfigError("--out", f"dataset {ds.name!r} cannot decode tokens to text", [".npy"])
-        lines = decode(fake)
-        with _atomic(out) as tmp:
-            tmp.write_text("\n".join(lines) + "\n")
-    elif ext == ".npy":
-        arr = fake.argmax(-1).numpy() if kind == "text" else fake.numpy()
-        with _atomic(out) as tmp, open(tmp, "wb") as f:
-            np.save(f, arr)
-    else:  # .png
-        from pipeline.artifacts import grid_png, scatter_png
+        return build_dataset(cfg.data, seed=cfg.seed)
 
-        if kind == "text":
-            raise GanConfigError("--out", "text samples cannot be drawn as a picture", [".txt", ".npy"])
-        with _atomic(out) as tmp:
-            if kind == "toy":
-                info = _dataset(cfg).info
-                info = info if "centres" in info else info.get("source_info", {})
-                scatter_png(fake, tmp, info.get("centres"), title)
-            else:
-                grid_png(fake, tmp, n=len(fake))
+    task = task_of(spec)
+    if out.suffix.lower() not in task.formats:
+        raise task.refuse(out.suffix.lower())
+    with _atomic(out) as tmp:
+        task.write(fake, tmp, dataset, title)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -219,7 +191,7 @@ def sample_command(source: str | Path, out: Path, n: int | None, which: str, wor
     _check_n(n)
     with resolve_checkpoint(source, which, workdir, tracking_uri) as (path, what):
         trainer, cfg, spec, step = load_trainer(path)
-    count = n if n is not None else DEFAULT_N.get(spec.kind, 64)
+    count = n if n is not None else task_of(spec).default_samples
     _check_fits(count, spec)
     fake = _samples(trainer, count, cfg.seed)
     _write(fake, cfg, spec, out, f"{cfg.name} step {step}")
@@ -232,7 +204,6 @@ def evaluate_command(source: str | Path, n: int | None, which: str, workdir: Pat
     """Score the source's generator on the run's evaluation reference; the numbers come with their protocol.
 
     ``feature_weights`` (``--feature-weights``) replaces the run's ``metrics.feature_weights``."""
-    from gan_core.metrics import make_evaluator
     from pipeline.runner import eval_reference
 
     _check_n(n, 2)
@@ -240,12 +211,12 @@ def evaluate_command(source: str | Path, n: int | None, which: str, workdir: Pat
         trainer, cfg, spec, step = load_trainer(path)
     _check_fits(n or cfg.train.eval_samples, spec)
     weights = str(Path(feature_weights).expanduser().resolve()) if feature_weights else cfg.metrics.feature_weights
-    ev = make_evaluator(eval_reference(cfg), n_fake=n or cfg.train.eval_samples, seed=cfg.seed,
-                        feature_weights=weights)
-    if spec.kind == "text":  # as in training: the generator itself, so NLL_test and entropy are measured too
-        result = {k: float(v) for k, v in ev(trainer.G_ema if trainer.G_ema is not None else trainer.G).items()}
-    else:
-        result = {k: float(v) for k, v in ev(_samples(trainer, ev.n_fake, cfg.seed)).items()}
+    task = task_of(spec)
+    ev = task.make_evaluator(eval_reference(cfg), n_fake=n or cfg.train.eval_samples, seed=cfg.seed,
+                             feature_weights=weights)
+    with torch.random.fork_rng(devices=[]):  # as in training: what the Task gives its evaluator
+        torch.manual_seed(cfg.seed)
+        result, _ = task.evaluate(ev, trainer)
     head = (f"[ganarena] {cfg.name!r} step {step} ({'EMA generator' if trainer.G_ema is not None else 'generator'}) "
             f"from {what}")
     body = "\n".join(f"  {k:<14} {v:.6g}" for k, v in result.items())

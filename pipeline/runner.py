@@ -22,8 +22,8 @@ from gan_core.checkpoint import load_checkpoint, restore, save_checkpoint
 from gan_core.config import GanConfig, flatten, from_dict, to_dict
 from gan_core.data import build_dataset
 from gan_core.loop import DivergedError, fit
-from gan_core.metrics import make_evaluator, primary_metric
 from gan_core.noise import ShardedNoise
+from gan_core.tasks import task_of
 from pipeline.artifacts import save_samples
 from pipeline.tracking import RunLogger, git_commit
 
@@ -96,16 +96,15 @@ def run(job: Job, session) -> dict[str, float]:
         payload = load_checkpoint(Path(ckpt_dir) / CKPT_FILE)
         position = restore(trainer, payload)
         best = payload["extra"].get("best")
-    if trainer.step == 0 and cfg.train.mle_pretrain_steps > 0 and ds.kind == "text":
-        from gan_core.text_mle import pretrain_trainer  # MLE before the game, as every text GAN does
-
-        pretrain_trainer(trainer, ds.ids, cfg.train.mle_pretrain_steps)
+    task = task_of(ds)
+    if trainer.step == 0:
+        task.pretrain(trainer, ds)  # e.g. text: MLE before the game
     torch.manual_seed(cfg.seed * 7919 + trainer.step)  # same noise on every rank (ShardedNoise)
     stream = session.stream(ds, cfg, position)
 
     lead = rank == 0
     log = RunLogger(job.tracking_uri, job.run_id) if lead and job.run_id else None
-    primary, mode = primary_metric(ds)  # known without building the evaluator yet
+    primary, mode = task.primary_metric(ds)  # known without building the evaluator yet
     evaluator = None  # built at the first evaluation: its reference features (e.g. FD's) need not delay step 1
     if log is not None and trainer.step == 0:
         log.params(flatten(to_dict(cfg)))
@@ -154,23 +153,15 @@ def run(job: Job, session) -> dict[str, float]:
         metrics: dict[str, float] = {}
         if do_eval and lead:
             if evaluator is None:
-                evaluator = make_evaluator(eval_reference(cfg), n_fake=t.eval_samples, seed=cfg.seed,
-                                           feature_weights=cfg.metrics.feature_weights)
+                evaluator = task.make_evaluator(eval_reference(cfg), n_fake=t.eval_samples, seed=cfg.seed,
+                                                feature_weights=cfg.metrics.feature_weights)
                 if log is not None:
                     log.tags({f"protocol.{k}": v for k, v in evaluator.protocol.items()})
             # Own RNG stream: only rank 0 evaluates, and drawing from the training RNG here would
             # desynchronise rank 0's noise from the other ranks' (2 workers would no longer == 1).
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(cfg.seed * 7919 + step + 1)
-                if ds.kind == "text":  # text metrics need the generator itself (NLL_test); samples = token ids
-                    from gan_core.text_mle import sample_tokens
-
-                    gen = tr.G_ema if tr.G_ema is not None else tr.G
-                    metrics = {k: float(v) for k, v in evaluator(gen).items()}
-                    fake = sample_tokens(gen, 50)
-                else:
-                    fake = tr.sample(t.eval_samples)
-                    metrics = {k: float(v) for k, v in evaluator(fake).items()}
+                metrics, fake = task.evaluate(evaluator, tr)
             score = metrics[evaluator.primary]
             improved = best is None or (score < best if evaluator.mode == "min" else score > best)
             if improved:

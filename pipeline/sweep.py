@@ -18,7 +18,7 @@ from typing import Any
 
 from gan_core.config import to_dict
 from gan_core.errors import GanConfigError
-from gan_core.metrics import primary_metric
+from gan_core.tasks import primary_metric
 from pipeline.experiment import Experiment
 from pipeline.names import name_key, name_tags
 from pipeline.progress import SweepProgress

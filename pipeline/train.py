@@ -53,7 +53,7 @@ def check_config(cfg: GanConfig) -> Any:
     spec = DataSpec(ds.shape, ds.num_classes, ds.kind)
     check_fits(cfg, spec)
     build_models(cfg, spec)  # no optimizers: they import torch._dynamo (~1 s)
-    from gan_core.metrics import preflight
+    from gan_core.tasks import preflight
 
     preflight(ds, cfg.metrics.feature_weights)  # an evaluation must not fail after minutes of training
     return ds

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from gan_core.data import build_dataset
-from gan_core.metrics import primary_metric
+from gan_core.tasks import primary_metric
 from pipeline.cli import main
 from pipeline.experiment import load_experiment
 

@@ -13,10 +13,10 @@ import torch
 from gan_core.config import DataConfig
 from gan_core.data import build_dataset
 from gan_core.errors import GanConfigError
-from gan_core.metrics import make_evaluator
 from gan_core.metrics.calibration import fd_calibration
 from gan_core.metrics.features import WEIGHTS_DIR, FeatureNet, build_extractor, shipped_nets
 from gan_core.metrics.image import classifier_score, frechet_distance, kid_with, make_kid
+from gan_core.tasks import make_evaluator
 
 
 def closed_form_fd(mu1, s1, mu2, s2):
@@ -140,7 +140,7 @@ def test_fd_and_kid_equal_torchmetrics_to_rounding():
 def test_an_image_evaluation_does_not_import_torchmetrics():
     """Every training worker evaluates; importing torchmetrics there cost ~4 CPU-s per run."""
     code = ("import sys, torch; from gan_core.data import build_dataset; from gan_core.config import DataConfig;"
-            "from gan_core.metrics import make_evaluator;"
+            "from gan_core.tasks import make_evaluator;"
             "ds = build_dataset(DataConfig(name='digits'), seed=0); ev = make_evaluator(ds, 100, 0);"
             "m = ev(ds.get_batch(torch.arange(100))[0]); assert m['fd'] == m['fd'] and m['kid'] == m['kid'], m;"
             "print(sorted(k for k in sys.modules if k.startswith('torchmetrics')))")

@@ -9,8 +9,8 @@ from gan_core.config import DataConfig
 from gan_core.data import build_dataset
 from gan_core.data.toy import mode_centres
 from gan_core.errors import GanConfigError
-from gan_core.metrics import make_evaluator
 from gan_core.metrics.toy import toy_metrics
+from gan_core.tasks import make_evaluator
 
 CENTRES, STD = (torch.tensor(a) if i == 0 else a for i, a in enumerate(mode_centres("ring8", "pacgan")))
 

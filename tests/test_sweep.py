@@ -4,7 +4,7 @@ The tiny sweep (``tiny_sweep`` in conftest.py: toy ring, 32-wide MLPs, 200 steps
 {ns, hinge} x {none, r1}, trial 2 forced to NaN, 2 seeds) runs once in-process on the session's
 shared Ray instance; what it recorded is read back with MlflowClient and pyarrow. The resume test
 interrupts a real `ganarena sweep` subprocess joined to that same Ray instance (one Ray on the
-machine: several local instances break Ray Train's placement-group cleanup, see DESIGN.md).
+machine: several local instances break Ray Train's placement-group cleanup, see docs/architecture.md).
 """
 
 from __future__ import annotations

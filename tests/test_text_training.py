@@ -10,8 +10,8 @@ from gan_core.build import build_trainer, spec_of
 from gan_core.config import DataConfig, GanConfig
 from gan_core.data import build_dataset
 from gan_core.loop import BatchStream, fit
-from gan_core.metrics import make_evaluator
 from gan_core.metrics.text_eval import TextEvaluator
+from gan_core.tasks import make_evaluator
 from gan_core.text_mle import nll_oracle, nll_test, pretrain_trainer, sample_tokens
 
 VOCAB, LEN = 50, 8

@@ -15,8 +15,8 @@ import torch
 
 from gan_core.config import DataConfig
 from gan_core.data import build_dataset
-from gan_core.metrics.evaluator import ImageEvaluator
 from gan_core.metrics.image import gaussian_blur, gaussian_noise
+from gan_core.metrics.image_eval import ImageEvaluator
 
 NOISE_SIGMAS = (0.05, 0.1, 0.2, 0.5)
 BLUR_SIGMAS = (0.5, 1.0, 2.0)

@@ -1,0 +1,80 @@
+"""One Task per data kind: every dataset's kind has one, and it decides evaluation input, pretraining,
+sample files and their defaults (gan_core.tasks)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan_core.build import build_trainer, spec_of
+from gan_core.config import DataConfig, GanConfig, from_dict
+from gan_core.data import build_dataset
+from gan_core.errors import GanConfigError
+from gan_core.metrics.image_eval import ImageEvaluator
+from gan_core.metrics.text_eval import TextEvaluator
+from gan_core.metrics.toy_eval import ToyEvaluator
+from gan_core.tasks import TASKS, make_evaluator, primary_metric, task_of
+
+
+def _text_cfg(**train) -> GanConfig:
+    return from_dict(GanConfig, {
+        "data": {"name": "oracle", "vocab_size": 20, "seq_len": 6, "n_samples": 200},
+        "generator": {"arch": "lstm-gumbel", "width": 16, "embed_dim": 8},
+        "discriminator": {"arch": "text-cnn", "width": 16, "embed_dim": 8},
+        "train": {"batch_size": 16, **train}})
+
+
+def test_every_shipped_dataset_kind_has_its_task() -> None:
+    kinds = {build_dataset(DataConfig(name=n, n_samples=100), seed=0).kind for n in ("ring8", "digits")}
+    kinds.add(build_dataset(_text_cfg().data, seed=0).kind)
+    assert kinds == set(TASKS) == {"toy", "image", "text"}
+    assert {k: t.evaluator for k, t in TASKS.items()} == {"toy": ToyEvaluator, "image": ImageEvaluator,
+                                                          "text": TextEvaluator}
+    with pytest.raises(GanConfigError, match="data.name: no task for dataset kind 'audio'.*image, text, toy"):
+        task_of("audio")
+
+
+def test_the_text_task_scores_the_generator_itself() -> None:
+    """Given the generator (not samples), the text evaluator also measures NLL_test and entropy."""
+    cfg = _text_cfg()
+    ds = build_dataset(cfg.data, seed=0)
+    trainer = build_trainer(cfg, spec_of(ds))
+    ev = make_evaluator(ds, n_fake=40, seed=0)
+    metrics, shown = task_of(ds).evaluate(ev, trainer)
+    assert {"nll_oracle", "nll_test", "entropy"} <= set(metrics)
+    assert shown.shape == (50, 6) and shown.dtype == torch.long  # token ids, 50 of them, logged as text
+    assert primary_metric(ds) == ("nll_oracle", "min")
+
+
+def test_text_pretraining_runs_only_when_asked() -> None:
+    ds = build_dataset(_text_cfg().data, seed=0)
+    for steps in (0, 5):
+        torch.manual_seed(0)
+        trainer = build_trainer(_text_cfg(mle_pretrain_steps=steps), spec_of(ds))
+        before = [p.detach().clone() for p in trainer.G.parameters()]
+        task_of(ds).pretrain(trainer, ds)
+        moved = any(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters(), strict=True))
+        assert moved == (steps > 0)
+        if steps:  # the EMA starts from the pretrained generator
+            for a, b in zip(trainer.G.parameters(), trainer.G_ema.parameters(), strict=True):
+                assert torch.equal(a, b)
+
+
+def test_tasks_write_their_formats_and_refuse_the_others(tmp_path: Path) -> None:
+    toy = build_dataset(DataConfig(name="ring8", n_samples=100), seed=0)
+    pts = torch.randn(300, 2)
+    task = task_of(toy)
+    task.write(pts, tmp_path / "a.png", lambda: toy, "t")
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    task.write(pts, tmp_path / "a.npy", lambda: toy)
+    assert np.array_equal(np.load(tmp_path / "a.npy"), pts.numpy())
+    with pytest.raises(GanConfigError, match=r"--out: \.txt files are not written for toy samples.*\.png, \.npy"):
+        task.write(pts, tmp_path / "a.txt", lambda: toy)
+    text = task_of("text")
+    ids = torch.randint(0, 20, (7, 6))
+    text.write(torch.nn.functional.one_hot(ids, 20).float(), tmp_path / "t.npy", lambda: None)
+    assert np.array_equal(np.load(tmp_path / "t.npy"), ids.numpy())  # one-hots are stored as their ids
+    with pytest.raises(GanConfigError, match=r"\.png files are not written for text samples.*\.txt, \.npy"):
+        text.write(ids, tmp_path / "t.png", lambda: None)
+    assert (task_of("toy").default_samples, task_of("image").default_samples, text.default_samples) == (2500, 64, 50)
