@@ -13,9 +13,10 @@ from gan_core.config import GanConfig, from_dict, to_dict
 from gan_core.errors import GanConfigError
 from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
+from gan_core.tasks import TASKS
 
 FORMAT = "ganarena-checkpoint-v1"
-SPEC_KINDS = ("image", "text", "toy")
+SPEC_KINDS = tuple(sorted(TASKS))  # a checkpoint's data kind is one that has a Task
 
 
 def save_checkpoint(path: str | Path, trainer: GANTrainer, spec: DataSpec, stream_position: int,
