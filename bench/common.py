@@ -43,14 +43,12 @@ def setup_run(cfg: Any, n_eval: int) -> tuple[Any, Any, Any]:
     from gan_core.build import build_trainer, spec_of
     from gan_core.data import build_dataset
     from gan_core.noise import ShardedNoise
-    from gan_core.tasks import make_evaluator
-    from pipeline.runner import eval_reference
+    from gan_core.tasks import run_evaluator
 
     ds = build_dataset(cfg.data, seed=cfg.seed)
     trainer = build_trainer(cfg, spec_of(ds), noise=ShardedNoise(0, 1))
     torch.manual_seed(cfg.seed * 7919)
-    evaluator = make_evaluator(eval_reference(cfg), n_fake=n_eval, seed=cfg.seed,
-                               feature_weights=cfg.metrics.feature_weights)
+    evaluator = run_evaluator(cfg, n_fake=n_eval)
     return ds, trainer, evaluator
 
 

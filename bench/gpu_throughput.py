@@ -75,7 +75,7 @@ def ray_vs_plain(steps: int) -> dict:
     from bench.common import REPO, clean_env
 
     config = "configs/mnist5k_dcgan.yaml"
-    ov = [f"train.steps={steps}", "train.log_every=25", f"train.eval_every={steps}", f"train.ckpt_every={steps}"]
+    ov = [f"train.steps={steps}", "train.log_every=25", f"eval.every={steps}", f"train.ckpt_every={steps}"]
     with tempfile.TemporaryDirectory(prefix="ganarena-gpu-") as tmp:
         cmd = [sys.executable, "-m", "pipeline.cli", "train", config, *[a for o in ov for a in ("--set", o)],
                "--gpus-per-worker", "1", "--workdir", tmp, "--name", "bench"]

@@ -54,12 +54,12 @@ def train_one(dataset: str, variant: str, config: str, overrides: list[str], see
     from gan_core.loop import BatchStream, DivergedError, fit
     from pipeline.experiment import load_experiment
 
-    cfg = load_experiment(REPO / config, [*overrides, f"seed={seed}", f"train.eval_samples={n_eval}"]).gan
+    cfg = load_experiment(REPO / config, [*overrides, f"seed={seed}", f"eval.samples={n_eval}"]).gan
     ds, trainer, evaluator = setup_run(cfg, n_eval)
     budget = minutes * 60
     row: dict = {"dataset": dataset, "variant": variant, "config": config, "overrides": overrides, "seed": seed,
                  "curve": []}
-    eval_every = max(cfg.train.eval_every, 1)
+    eval_every = max(cfg.eval.every, 1)
     last_eval_s = [0.0]
 
     def evaluate() -> dict:

@@ -38,13 +38,13 @@ def train_one(config: str, loss: str, penalty: str, seed: int, minutes: float) -
     base = to_dict(load_experiment(REPO / config, [f"seed={seed}"]).gan)
     params = {"loss": loss, "penalty": penalty, "penalty_weight": WEIGHTS[penalty]}
     cfg = from_dict(GanConfig, apply_params(base, params))
-    ds, trainer, evaluator = setup_run(cfg, cfg.train.eval_samples)
+    ds, trainer, evaluator = setup_run(cfg, cfg.eval.samples)
     budget = minutes * 60
     row = {"loss": loss, "penalty": penalty, "weight": WEIGHTS[penalty], "seed": seed}
     try:
         fit(trainer, BatchStream(ds, cfg.train.batch_size, seed=cfg.seed), 10**9, cfg.train.log_every,
             lambda tr, logged: time.process_time() - c0 >= budget)
-        row.update({k: float(v) for k, v in evaluator(trainer.sample(cfg.train.eval_samples)).items()},
+        row.update({k: float(v) for k, v in evaluator(trainer.sample(cfg.eval.samples)).items()},
                    diverged=False)
     except DivergedError:
         row.update(diverged=True)

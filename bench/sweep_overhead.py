@@ -39,7 +39,7 @@ CONFIG = "configs/toy_ring.yaml"
 
 def overrides(steps: int) -> list[str]:
     evals = max(1, steps // 2)
-    return [f"train.steps={steps}", f"train.eval_every={evals}", f"train.log_every={min(100, evals)}",
+    return [f"train.steps={steps}", f"eval.every={evals}", f"train.log_every={min(100, evals)}",
             "sweep.grace_evals=2"]
 
 
@@ -118,7 +118,7 @@ def run_plain(trials: int, steps: int, configs: list[dict]) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     exp = load_experiment(REPO / CONFIG, [*overrides(steps), f"sweep.trials={trials}", "sweep.seeds=1"])
     base = to_dict(exp.gan)
-    base["train"]["ckpt_every"] = base["train"]["eval_every"]  # as the sweep does
+    base["train"]["ckpt_every"] = base["eval"]["every"]  # as the sweep does
     space, durations = Space(exp.sweep, {}), []
 
     def objective(trial: optuna.Trial) -> float:

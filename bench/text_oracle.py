@@ -89,7 +89,7 @@ def main() -> int:
     curve: list = []
 
     def callback(trainer, logged) -> bool:
-        if trainer.step % cfg.train.eval_every and trainer.step != cfg.train.steps:
+        if trainer.step % cfg.eval.every and trainer.step != cfg.train.steps:
             return cpu_min() > args.budget_min - RESERVE_MIN
         m = track(trainer.G)
         curve.append({"step": trainer.step, "cpu_min": cpu_min(), **m})

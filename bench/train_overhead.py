@@ -8,7 +8,7 @@ For each config, 3 back-to-back pairs of:
     gets on this machine), timed over the same logging windows, at the Ray worker's scheduling
     priority: a local instance of ganarena starts its workers at niceness 0 (``RAY_worker_niceness``;
     Ray's own default is 15); ``--plain-nice`` sets the plain loop's.
-Evaluation and checkpoints happen only at the last step in both (``eval_every = ckpt_every =
+Evaluation and checkpoints happen only at the last step in both (``eval.every = train.ckpt_every =
 steps``), so the windows measure training throughput, not evaluation cost. Also measured: the wall
 time from the command's start to its first training step, next to ``ray.init`` alone.
 
@@ -41,7 +41,7 @@ CASES = {  # name -> (config, overrides applied to both sides)
 
 def _overrides(base: list[str]) -> list[str]:
     steps = next(int(o.split("=")[1]) for o in base if o.startswith("train.steps="))
-    return [*base, f"train.eval_every={steps}", f"train.ckpt_every={steps}"]
+    return [*base, f"eval.every={steps}", f"train.ckpt_every={steps}"]
 
 
 def _stats(xs: list[float]) -> dict[str, float]:

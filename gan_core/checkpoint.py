@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from gan_core.config import GanConfig, from_dict, to_dict
+from gan_core.config import GanConfig, from_dict, to_dict, upgrade
 from gan_core.errors import GanConfigError
 from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
@@ -74,7 +74,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def checkpoint_config(payload: dict[str, Any]) -> tuple[GanConfig, DataSpec]:
     """The config and data spec a checkpoint was trained with."""
-    cfg = from_dict(GanConfig, payload["config"])
+    cfg = from_dict(GanConfig, upgrade(payload["config"]))  # keys older versions had elsewhere
     cfg.validate()
     s = payload["spec"]
     shape, classes = tuple(int(d) for d in s["shape"]), int(s["num_classes"])

@@ -23,7 +23,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="Ray checkpoint storage (shared FS or s3:// on clusters; default $GANARENA_STORAGE)")
     p.add_argument("--verbose", action="store_true", help="show Ray's own logs")
     p.add_argument("--feature-weights", default=None, metavar="FILE",
-                   help="feature network for image metrics (= --set metrics.feature_weights=FILE): a CNN from "
+                   help="feature network for image metrics (= --set eval.feature_weights=FILE): a CNN from "
                         "scripts/train_feature_net.py or an InceptionV3 weights file; needed for data without a "
                         "shipped one (your ImageFolder, CIFAR-10, ...)")
 
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--out", type=Path, required=True, help=".png (images/toy), .npy (toy) or .txt (text)")
         else:
             c.add_argument("--feature-weights", default=None, metavar="FILE",
-                           help="feature network for image metrics (default: the run's metrics.feature_weights)")
+                           help="feature network for image metrics (default: the run's eval.feature_weights)")
 
     u = sub.add_parser("ui", help="MLflow UI on 127.0.0.1 for the project's tracking URI")
     u.add_argument("--host", default="127.0.0.1")
@@ -95,7 +95,7 @@ def _workdir(args: argparse.Namespace) -> Path:
 
 def _with_feature_weights(args: argparse.Namespace) -> list[str]:
     """The --set overrides, with --feature-weights as the override it stands for."""
-    extra = [f"metrics.feature_weights={args.feature_weights}"] if args.feature_weights else []
+    extra = [f"eval.feature_weights={args.feature_weights}"] if args.feature_weights else []
     return list(args.overrides) + extra
 
 

@@ -96,8 +96,8 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     gan.validate()
     if gan.data.root and "://" not in gan.data.root:  # trials and workers run in other directories
         gan.data.root = str(Path(gan.data.root).expanduser().resolve())
-    if gan.metrics.feature_weights and "://" not in gan.metrics.feature_weights:
-        gan.metrics.feature_weights = str(Path(gan.metrics.feature_weights).expanduser().resolve())
+    if gan.eval.feature_weights and "://" not in gan.eval.feature_weights:
+        gan.eval.feature_weights = str(Path(gan.eval.feature_weights).expanduser().resolve())
     sweep = from_dict(SweepConfig, sweep_data, "sweep")
     sweep.validate()
     return Experiment(gan, sweep, str(path))

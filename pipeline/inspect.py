@@ -24,7 +24,7 @@ from gan_core.config import GanConfig
 from gan_core.errors import GanConfigError
 from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
-from gan_core.tasks import TASKS, task_of
+from gan_core.tasks import TASKS, run_evaluator, task_of
 from pipeline.names import name_filters, name_key
 from pipeline.tracking import database_missing, resolve_tracking_uri
 
@@ -203,17 +203,14 @@ def evaluate_command(source: str | Path, n: int | None, which: str, workdir: Pat
                      tracking_uri: str | None, feature_weights: str | None = None) -> str:
     """Score the source's generator on the run's evaluation reference; the numbers come with their protocol.
 
-    ``feature_weights`` (``--feature-weights``) replaces the run's ``metrics.feature_weights``."""
-    from pipeline.runner import eval_reference
-
+    ``feature_weights`` (``--feature-weights``) replaces the run's ``eval.feature_weights``."""
     _check_n(n, 2)
     with resolve_checkpoint(source, which, workdir, tracking_uri) as (path, what):
         trainer, cfg, spec, step = load_trainer(path)
-    _check_fits(n or cfg.train.eval_samples, spec)
-    weights = str(Path(feature_weights).expanduser().resolve()) if feature_weights else cfg.metrics.feature_weights
+    _check_fits(n or cfg.eval.samples, spec)
+    weights = str(Path(feature_weights).expanduser().resolve()) if feature_weights else None
     task = task_of(spec)
-    ev = task.make_evaluator(eval_reference(cfg), n_fake=n or cfg.train.eval_samples, seed=cfg.seed,
-                             feature_weights=weights)
+    ev = run_evaluator(cfg, n_fake=n, feature_weights=weights)
     with torch.random.fork_rng(devices=[]):  # as in training: what the Task gives its evaluator
         torch.manual_seed(cfg.seed)
         result, _ = task.evaluate(ev, trainer)

@@ -7,7 +7,6 @@ only in their ``Session`` (pipeline.sessions): where checkpoints come from and w
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tempfile
 import time
@@ -23,7 +22,7 @@ from gan_core.config import GanConfig, flatten, from_dict, to_dict
 from gan_core.data import build_dataset
 from gan_core.loop import DivergedError, fit
 from gan_core.noise import ShardedNoise
-from gan_core.tasks import task_of
+from gan_core.tasks import run_evaluator, task_of
 from pipeline.artifacts import save_samples
 from pipeline.tracking import RunLogger, git_commit
 
@@ -44,14 +43,6 @@ class Job:
     quiet: bool = False  # no progress lines
     quiet_ray: bool = False  # Ray's own per-report INFO lines off (unless --verbose)
     tags: dict[str, str] = field(default_factory=dict)
-
-
-def eval_reference(cfg: GanConfig):
-    """The dataset metrics compare against: the test split where one exists, else the training set."""
-    try:
-        return build_dataset(dataclasses.replace(cfg.data, split="test"), seed=cfg.seed + 1)
-    except Exception:  # noqa: BLE001 - datasets without a test split
-        return build_dataset(cfg.data, seed=cfg.seed + 1)
 
 
 class _Progress:
@@ -146,15 +137,16 @@ def run(job: Job, session) -> dict[str, float]:
             if log is not None:
                 log.metrics({k: v for k, v in logged.items() if math.isfinite(v)}, step)
             progress.line(step, logged, logged["samples_per_s"], quality)
-        do_eval = step % t.eval_every == 0 or step == t.steps
+        do_eval = step % cfg.eval.every == 0 or step == t.steps
         do_ckpt = step % t.ckpt_every == 0 or step == t.steps
         if not (do_eval or do_ckpt):
             return False
         metrics: dict[str, float] = {}
         if do_eval and lead:
             if evaluator is None:
-                evaluator = task.make_evaluator(eval_reference(cfg), n_fake=t.eval_samples, seed=cfg.seed,
-                                                feature_weights=cfg.metrics.feature_weights)
+                evaluator = run_evaluator(cfg)
+                if evaluator.protocol["reference"] != "test split" and not job.quiet:
+                    print(f"[ganarena] evaluating against the {evaluator.protocol['reference']}", flush=True)
                 if log is not None:
                     log.tags({f"protocol.{k}": v for k, v in evaluator.protocol.items()})
             # Own RNG stream: only rank 0 evaluates, and drawing from the training RNG here would

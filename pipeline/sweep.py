@@ -181,7 +181,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         per_worker = sw.cpus_per_trial
         trial_resources = {"cpu": sw.cpus_per_trial}
     base = to_dict(exp.gan)
-    base["train"]["ckpt_every"] = base["train"]["eval_every"]  # every report carries the metric and a checkpoint
+    base["train"]["ckpt_every"] = base["eval"]["every"]  # every report carries the metric and a checkpoint
     ctx = {"base": base, "uri": uri, "exp_id": exp_id, "parent": parent_id, "sweep": name,
            "workers": sw.workers_per_trial, "cpus_per_worker": per_worker, "storage": storage,
            "threads": max(1, int(per_worker)), "nan_trial": sw.nan_trial,
@@ -197,7 +197,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     trainable = tune.with_resources(_trial, trial_resources)
     progress = SweepProgress(metric, mode)
     closer = _close_on_complete(uri, exp.gan.train.steps, progress)
-    n_evals = math.ceil(exp.gan.train.steps / exp.gan.train.eval_every)
+    n_evals = math.ceil(exp.gan.train.steps / exp.gan.eval.every)
 
     def make_search() -> Any:
         from optuna.samplers import TPESampler

@@ -55,7 +55,7 @@ def check_config(cfg: GanConfig) -> Any:
     build_models(cfg, spec)  # no optimizers: they import torch._dynamo (~1 s)
     from gan_core.tasks import preflight
 
-    preflight(ds, cfg.metrics.feature_weights)  # an evaluation must not fail after minutes of training
+    preflight(ds, cfg)  # an evaluation must not fail after minutes of training
     return ds
 
 

@@ -43,7 +43,7 @@ def tiny_sweep_args(config: str, workdir, name: str, trials: int = TINY_SWEEP["t
     t = TINY_SWEEP
     sets = {"data.n_samples": 2000, "generator.width": 32, "generator.depth": 2, "discriminator.width": 32,
             "discriminator.depth": 2, "train.steps": t["steps"], "train.batch_size": 64,
-            "train.log_every": t["log_every"], "train.eval_every": t["eval_every"], "train.eval_samples": 500,
+            "train.log_every": t["log_every"], "eval.every": t["eval_every"], "eval.samples": 500,
             "sweep.losses": "[" + ",".join(t["losses"]) + "]", "sweep.penalties": "[" + ",".join(t["penalties"]) + "]",
             "sweep.grace_evals": 1}
     if nan_trial is not None:

@@ -98,3 +98,17 @@ def test_a_full_disk_is_one_error_and_leaves_no_partial_file(tmp_path, monkeypat
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]
     assert path.read_bytes() == before and load_checkpoint(path)["stream_position"] == 7
+
+
+def test_a_checkpoint_from_before_the_eval_section_loads(tmp_path) -> None:
+    """Checkpoints written when eval settings were train.eval_every / eval_samples and metrics.* still load."""
+    tr = build_trainer(load_config({**CFG, "eval": {"every": 9, "samples": 33}}), SPEC)
+    path = save_checkpoint(tmp_path / "new.pt", tr, SPEC, 0)
+    payload = torch.load(path, weights_only=True)
+    ev = payload["config"].pop("eval")
+    payload["config"]["train"].update(eval_every=ev["every"], eval_samples=ev["samples"])
+    payload["config"]["metrics"] = {"feature_weights": ev["feature_weights"]}
+    torch.save(payload, tmp_path / "old.pt")
+    cfg, spec = checkpoint_config(load_checkpoint(tmp_path / "old.pt"))
+    assert (cfg.eval.every, cfg.eval.samples, cfg.eval.reference) == (9, 33, "auto") and spec == SPEC
+    assert cfg == checkpoint_config(load_checkpoint(path))[0]

@@ -308,7 +308,7 @@ def test_job_submit_ganarena_train_places_two_workers_on_two_nodes(cluster, tmp_
     name = f"cluster-train-{submission_id}"
     entry = ["ganarena", "train", "configs/toy_ring.yaml", "--workers", "2", "--name", name,
              "--experiment", "cluster-train", "--set", "train.steps=100", "--set", "train.log_every=25",
-             "--set", "train.eval_every=50", "--set", "train.ckpt_every=50", "--set", "train.eval_samples=500"]
+             "--set", "eval.every=50", "--set", "train.ckpt_every=50", "--set", "eval.samples=500"]
     t0 = time.monotonic()
     submit = _run([str(RAY), "job", "submit", "--address", cluster.dashboard, "--submission-id", submission_id,
                    "--working-dir", ".", "--", *entry], cluster.client_env(), timeout=400, cwd=REPO)

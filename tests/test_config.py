@@ -101,3 +101,33 @@ def test_dragan_c_reaches_the_penalty() -> None:
     assert pens[0.5] != pytest.approx(pens[3.0], rel=1e-3)
     torch.manual_seed(0)
     assert penalties.get("dragan")(D, real, real, noise=TorchNoise()).item() == pytest.approx(pens[0.5], rel=1e-6)
+
+
+def test_moved_keys_name_their_new_place() -> None:
+    """Evaluation settings live in eval:; the keys older versions had under train: and metrics: say where."""
+    cfg = load_config({"eval": {"every": 100, "samples": 50, "reference": "train", "feature_weights": "F.pt"}})
+    assert (cfg.eval.every, cfg.eval.samples, cfg.eval.reference, cfg.eval.feature_weights) == (100, 50, "train", "F.pt")
+    assert GanConfig().eval.reference == "auto"
+    for data, msg in [({"train": {"eval_every": 10}}, r"^train.eval_every: moved to eval.every \(allowed: eval.every\)$"),
+                      ({"train": {"eval_samples": 10}}, r"^train.eval_samples: moved to eval.samples"),
+                      ({"metrics": {"feature_weights": "F.pt"}}, r"^metrics: moved to eval \(allowed: eval\)$"),
+                      ({"eval": {"reference": "val"}}, r"^eval.reference: got 'val' \(allowed: 'auto', 'test', 'train'\)$"),
+                      ({"eval": {"every": 0}}, r"^eval.every: must be >= 1, got 0$"),
+                      ({"eval": {"samples": -5}}, r"^eval.samples: must be >= 1, got -5$")]:
+        with pytest.raises(GanConfigError, match=msg):
+            load_config(data)
+    with pytest.raises(GanConfigError, match=r"^--set train.eval_every|^train.eval_every: moved to eval.every"):
+        load_config({}, ["train.eval_every=5"])
+
+
+def test_an_older_config_dict_is_upgraded() -> None:
+    """What a checkpoint written before the move holds loads as the same config, nothing lost."""
+    from gan_core.config import upgrade
+
+    old = {"train": {"steps": 7, "eval_every": 3, "eval_samples": 40}, "metrics": {"feature_weights": "F.pt"}}
+    new = upgrade(old)
+    assert new == {"train": {"steps": 7}, "eval": {"every": 3, "samples": 40, "feature_weights": "F.pt"}}
+    assert old["train"]["eval_every"] == 3  # the input is not changed
+    assert from_dict(GanConfig, new) == load_config({"train": {"steps": 7},
+                                                     "eval": {"every": 3, "samples": 40, "feature_weights": "F.pt"}})
+    assert upgrade(to_dict(GanConfig())) == to_dict(GanConfig())

@@ -34,8 +34,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 STEPS = 4
-TINY = {"train.steps": STEPS, "train.log_every": 2, "train.eval_every": STEPS, "train.ckpt_every": STEPS,
-        "train.eval_samples": 100, "train.batch_size": 32}
+TINY = {"train.steps": STEPS, "train.log_every": 2, "eval.every": STEPS, "train.ckpt_every": STEPS,
+        "eval.samples": 100, "train.batch_size": 32}
 # Two configs at a time: the shared local Ray has 2 CPUs and each run's one worker takes 1. Much of a
 # short run is waiting (actor start-up, Train's polling, MLflow), so two overlap well on 2 cores.
 AT_ONCE = 2
@@ -187,7 +187,7 @@ def test_tiny_text_sweep(matrix_env) -> None:
     """A text config through `ganarena sweep`: both phases, a ranking on NLL_oracle, a progress line per trial."""
     config = REPO / "configs" / "text_oracle_small.yaml"
     workdir = matrix_env / "text-sweep"
-    sets = {**TINY, "train.steps": 6, "train.eval_every": 3, "train.ckpt_every": 3, "data.n_samples": 1000,
+    sets = {**TINY, "train.steps": 6, "eval.every": 3, "train.ckpt_every": 3, "data.n_samples": 1000,
             "train.mle_pretrain_steps": 2, "sweep.losses": "[ns,hinge]", "sweep.penalties": "[none]",
             "sweep.grace_evals": 1}
     argv = ["sweep", str(config), "--workdir", str(workdir), "--name", "text-tiny", "--trials", "2", "--seeds", "1"]

@@ -41,7 +41,7 @@ def test_config_loads_builds_and_steps(path: Path) -> None:
         pytest.skip(f"reference data {cfg.data.root} is not on this machine (only beside the project's checkout)")
     ds = check_config(cfg)  # dataset + models built on CPU, as `ganarena train` does first
     assert len(ds) >= cfg.train.batch_size, "the global batch must fit in the dataset"
-    assert cfg.train.eval_every % cfg.train.log_every == 0 or cfg.train.eval_every >= cfg.train.steps
+    assert cfg.eval.every % cfg.train.log_every == 0 or cfg.eval.every >= cfg.train.steps
     # one real training step on a small batch: forward/backward shapes of G, D, loss and penalty agree
     small = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, n_critic=1))
     trainer = build_trainer(small, spec_of(ds))

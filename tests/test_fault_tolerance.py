@@ -66,8 +66,8 @@ def test_killed_worker_restarts_from_latest_checkpoint(ray_local, tmp_path) -> N
 
     dashboard = "http://" + ray._private.worker.get_dashboard_url()
     workdir, name = tmp_path / "w", "ft"
-    sets = ["--set", f"train.steps={STEPS}", "--set", f"train.log_every={LOG}", "--set", f"train.eval_every={CKPT}",
-            "--set", f"train.ckpt_every={CKPT}", "--set", "train.eval_samples=500"]
+    sets = ["--set", f"train.steps={STEPS}", "--set", f"train.log_every={LOG}", "--set", f"eval.every={CKPT}",
+            "--set", f"train.ckpt_every={CKPT}", "--set", "eval.samples=500"]
     argv = [sys.executable, "-m", "pipeline.cli", "train", TOY, *sets, "--workdir", str(workdir), "--name", name,
             "--workers", "2", "--max-failures", "2", "--address", ray.get_runtime_context().gcs_address]
     env = {**os.environ, "GANARENA_TEST_API_TOKEN": SECRET}

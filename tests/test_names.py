@@ -58,8 +58,8 @@ def test_a_hostile_name_trains_resumes_and_is_found(ray_local, no_ambient_tracki
     outer = tmp_path / "outer"
     workdir = outer / "a" / "b" / "w"
     workdir.mkdir(parents=True)
-    sets = ["--set", "train.steps=4", "--set", "train.eval_every=4", "--set", "train.ckpt_every=4",
-            "--set", "train.log_every=2", "--set", "train.eval_samples=100", "--set", "data.n_samples=500"]
+    sets = ["--set", "train.steps=4", "--set", "eval.every=4", "--set", "train.ckpt_every=4",
+            "--set", "train.log_every=2", "--set", "eval.samples=100", "--set", "data.n_samples=500"]
     train = ("train", str(REPO / "configs" / "toy_ring.yaml"), "--workdir", str(workdir), "--name", name, *sets)
     rc, out, err = _cli(*train)
     assert rc == 0, err[-3000:]

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 TOY = str(REPO / "configs" / "toy_ring.yaml")  # MLP G and D, no BatchNorm: 2 workers == 1 worker exactly
 STEPS, LOG, EVAL = 300, 50, 100
-SHORT = ["--set", f"train.steps={STEPS}", "--set", f"train.log_every={LOG}", "--set", f"train.eval_every={EVAL}",
-         "--set", f"train.ckpt_every={EVAL}", "--set", "train.eval_samples=500"]
+SHORT = ["--set", f"train.steps={STEPS}", "--set", f"train.log_every={LOG}", "--set", f"eval.every={EVAL}",
+         "--set", f"train.ckpt_every={EVAL}", "--set", "eval.samples=500"]
 
 
 def _uri(workdir: Path) -> str:
@@ -189,7 +189,7 @@ def test_two_workers_match_one_worker(ray_local, tmp_path) -> None:
     """
     n = 10
     rc, run_id = _train(tmp_path / "w", "ddp10", "--workers", "2", "--set", f"train.steps={n}",
-                        "--set", "train.log_every=5", "--set", "train.eval_every=10", "--set", "train.ckpt_every=10")
+                        "--set", "train.log_every=5", "--set", "eval.every=10", "--set", "train.ckpt_every=10")
     assert rc == 0
     two = _checkpoint(tmp_path / "w", run_id)["trainer"]
     one = _local_reference(n, tmp_path / "ref")
@@ -265,8 +265,8 @@ def test_interrupted_run_resumes_without_duplicate_steps(ray_local, tmp_path) ->
     import ray
 
     steps, ckpt = 1000, 100
-    sets = ["--set", f"train.steps={steps}", "--set", f"train.log_every={LOG}", "--set", f"train.eval_every={ckpt}",
-            "--set", f"train.ckpt_every={ckpt}", "--set", "train.eval_samples=500"]
+    sets = ["--set", f"train.steps={steps}", "--set", f"train.log_every={LOG}", "--set", f"eval.every={ckpt}",
+            "--set", f"train.ckpt_every={ckpt}", "--set", "eval.samples=500"]
     workdir = tmp_path / "w"
     argv = ["train", TOY, *sets, "--workdir", str(workdir), "--name", "resume-me"]
     log = tmp_path / "first.log"
@@ -390,7 +390,7 @@ def test_two_workers_evaluate_images_on_rank_0(ray_local, tmp_path) -> None:
     other rank never joined here, and an error under nccl on an H100)."""
     digits = str(REPO / "configs" / "digits_dcgan_ns_r1.yaml")
     sets = {"generator.width": 16, "discriminator.width": 16, "train.steps": 20, "train.log_every": 10,
-            "train.eval_every": 20, "train.ckpt_every": 20, "train.eval_samples": 300}
+            "eval.every": 20, "train.ckpt_every": 20, "eval.samples": 300}
     argv = ["train", digits, "--workers", "2", "--workdir", str(tmp_path / "w"), "--name", "img2"]
     assert main(argv + [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]) == 0
     (run,) = _runs(tmp_path / "w", "img2")

@@ -78,3 +78,69 @@ def test_tasks_write_their_formats_and_refuse_the_others(tmp_path: Path) -> None
     with pytest.raises(GanConfigError, match=r"\.png files are not written for text samples.*\.txt, \.npy"):
         text.write(ids, tmp_path / "t.png", lambda: None)
     assert (task_of("toy").default_samples, task_of("image").default_samples, text.default_samples) == (2500, 64, 50)
+
+
+def _folder(root: Path, splits: bool) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for sub in (("train", "test") if splits else ("",)):
+        for c in ("a", "b"):
+            d = root / sub / c
+            d.mkdir(parents=True)
+            for i in range(6):
+                Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(d / f"{i}.png")
+    return root
+
+
+def test_the_evaluation_reference_is_the_test_split_or_says_why_not(tmp_path: Path) -> None:
+    """eval.reference: auto uses the test split where there is one, else the training set with the reason;
+    test refuses a dataset without one; train always uses the training set."""
+    from gan_core.data import reference_dataset
+    from gan_core.tasks import run_evaluator
+
+    digits = DataConfig(name="digits")
+    ds, used, why = reference_dataset(digits, "auto", seed=1)
+    assert (used, why, ds.info["split"], len(ds)) == ("test", None, "test", 359)
+    ds, used, why = reference_dataset(digits, "train", seed=1)
+    assert (used, why, ds.info["split"], len(ds)) == ("train", None, "train", 1438)
+
+    flat = DataConfig(name="imagefolder", root=str(_folder(tmp_path / "flat", splits=False)))
+    ds, used, why = reference_dataset(flat, "auto", seed=1)
+    assert used == "train" and len(ds) == 12 and "has no test split" in why
+    with pytest.raises(GanConfigError, match=r"eval.reference: is 'test', but dataset 'imagefolder' has no test "
+                                             r"split.*\(allowed: auto, train\)"):
+        reference_dataset(flat, "test", seed=1)
+    split = DataConfig(name="imagefolder", root=str(_folder(tmp_path / "split", splits=True)))
+    assert reference_dataset(split, "test", seed=1)[1:] == ("test", None)
+    with pytest.raises(GanConfigError, match="eval.reference: got 'val'"):
+        reference_dataset(digits, "val", seed=1)
+
+    toy = from_dict(GanConfig, {"data": {"name": "ring8", "n_samples": 200}, "eval": {"samples": 100}})
+    assert run_evaluator(toy).protocol["reference"] == "test split"
+    toy.eval.reference = "train"
+    assert run_evaluator(toy).protocol["reference"] == "training set (eval.reference: train)"
+
+
+def test_only_a_config_error_means_no_test_split(monkeypatch) -> None:
+    """A bug while building the test split propagates; it is not taken for a dataset without one."""
+    from gan_core import data
+    from gan_core.data import reference_dataset
+
+    def broken(cfg, seed):
+        if cfg.split == "test":
+            raise RuntimeError("a bug, not a missing split")
+        return data.DATASETS["ring8"](cfg, seed)
+
+    monkeypatch.setitem(data.DATASETS, "broken", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        reference_dataset(DataConfig(name="broken", n_samples=50), "auto", seed=1)
+
+    def no_test_split(cfg, seed):
+        if cfg.split == "test":
+            raise GanConfigError("data.split", "no test split here")
+        return data.DATASETS["ring8"](cfg, seed)
+
+    monkeypatch.setitem(data.DATASETS, "nosplit", no_test_split)
+    ds, used, why = reference_dataset(DataConfig(name="nosplit", n_samples=50), "auto", seed=1)
+    assert used == "train" and ds.info["split"] == "train" and "data.split: no test split here" in why

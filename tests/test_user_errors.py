@@ -59,7 +59,7 @@ def test_imagefolder_without_feature_network_is_refused_before_ray(tmp_path, cap
     rc = main(["train", "configs/mnist5k_dcgan.yaml", "--set", "data.name=imagefolder", "--set",
                f"data.root={tmp_path / 'imgs'}", "--set", "data.image_size=16", "--workdir", str(tmp_path / "w")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and "metrics.feature_weights" in err[0] and "imagefolder" in err[0], err
+    assert rc == 2 and len(err) == 1 and "eval.feature_weights" in err[0] and "imagefolder" in err[0], err
     assert not (tmp_path / "w").exists()
     assert ray.is_initialized() == started  # refused before Ray was started or joined
 
@@ -81,7 +81,25 @@ def test_imagefolder_trains_with_a_supplied_feature_network(ray_local, tmp_path,
     rc = main(["train", "configs/mnist5k_dcgan.yaml", "--set", "data.name=imagefolder", "--set",
                f"data.root={tmp_path / 'imgs'}", "--set", "data.image_size=16", "--feature-weights",
                str(tmp_path / "fnet.pt"), "--workdir", str(tmp_path / "w"), "--name", "own",
-               "--set", "train.steps=4", "--set", "train.log_every=2", "--set", "train.eval_every=4",
-               "--set", "train.ckpt_every=4", "--set", "train.eval_samples=20", "--set", "train.batch_size=8"])
+               "--set", "train.steps=4", "--set", "train.log_every=2", "--set", "eval.every=4",
+               "--set", "train.ckpt_every=4", "--set", "eval.samples=20", "--set", "train.batch_size=8"])
     out = capsys.readouterr().out
     assert rc == 0 and "own: FINISHED" in out and "fd=" in out, out
+
+
+def test_a_test_reference_without_a_test_split_is_refused_before_ray(tmp_path, capsys, monkeypatch) -> None:
+    """eval.reference: test on a folder with no test/ subfolder is one error naming eval.reference, before any
+    training (auto would evaluate against the training set and say so)."""
+    import ray
+
+    _png_folder(tmp_path / "imgs")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    started = ray.is_initialized()
+    rc = main(["train", "configs/mnist5k_dcgan.yaml", "--set", "data.name=imagefolder", "--set",
+               f"data.root={tmp_path / 'imgs'}", "--set", "data.image_size=16", "--set", "eval.reference=test",
+               "--workdir", str(tmp_path / "w")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert "eval.reference" in err[0] and "no test split" in err[0] and "auto, train" in err[0], err
+    assert not (tmp_path / "w").exists()
+    assert ray.is_initialized() == started

@@ -8,6 +8,7 @@ torchvision ``mnist``, ``fashionmnist``, ``cifar10``, ``celeba`` (local ``root``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from gan_core.config import DataConfig
@@ -98,5 +99,30 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> GanDataset:
     return ds
 
 
+def reference_dataset(cfg: DataConfig, reference: str, seed: int) -> tuple[GanDataset, str, str | None]:
+    """The real data evaluations compare against (``eval.reference``): ``(dataset, split used, why not test)``.
+
+    ``test``: the dataset's test split; a dataset without one (a folder with no ``test/``, Parquet
+    shards, a one-line corpus) is an error naming ``eval.reference``. ``train``: the training set as
+    configured. ``auto``: the test split where one exists, else the training set, with the reason.
+    Only a ``GanConfigError`` (bad or missing data) counts as "no test split"; any other error propagates.
+    """
+    if reference not in ("auto", "test", "train"):
+        raise GanConfigError("eval.reference", f"got {reference!r}", ["auto", "test", "train"])
+    why = None
+    if reference != "train":
+        try:
+            ds = build_dataset(dataclasses.replace(cfg, split="test"), seed)
+        except GanConfigError as e:
+            why = f"building its test split failed: {e}"
+        else:
+            if ds.info.get("split") == "test":
+                return ds, "test", None
+            why = f"dataset {cfg.name!r} has no test split (its split: {ds.info.get('split', 'not stated')})"
+        if reference == "test":
+            raise GanConfigError("eval.reference", f"is 'test', but {why}", ["auto", "train"])
+    return build_dataset(cfg, seed), "train", why
+
+
 __all__ = ["DATASETS", "GanDataset", "TensorGanDataset", "build_dataset", "check_shape", "decode_raw",
-           "register_dataset"]
+           "reference_dataset", "register_dataset"]

@@ -100,7 +100,7 @@ class CNNExtractor(Extractor):
         return f, self.net.head(f)
 
 
-FIELD = "metrics.feature_weights"
+FIELD = "eval.feature_weights"
 
 
 def _load_state(path: Path) -> dict[str, Any]:
@@ -183,6 +183,6 @@ def build_extractor(dataset_name: str, feature_weights: str | Path | None) -> Ex
     if dataset_name not in DOMAIN_OF:
         raise GanConfigError(FIELD, f"no shipped feature network for dataset {dataset_name!r}: train one with "
                              "`python scripts/train_feature_net.py --dataset ... --out F.pt` and pass "
-                             "--feature-weights F.pt (or --set metrics.feature_weights=F.pt), or pass an "
+                             "--feature-weights F.pt (or --set eval.feature_weights=F.pt), or pass an "
                              "InceptionV3 weights file; shipped for", sorted(DOMAIN_OF))
     return load_shipped(DOMAIN_OF[dataset_name])

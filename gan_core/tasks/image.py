@@ -40,7 +40,7 @@ class ImageTask(Task):
     logged_samples = 64
 
     def evaluator_options(self, feature_weights: str | None) -> dict[str, Any]:
-        return {"feature_weights": feature_weights}  # metrics.feature_weights / --feature-weights
+        return {"feature_weights": feature_weights}  # eval.feature_weights / --feature-weights
 
     def write_file(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str) -> None:
         grid_png(fake, path, n=len(fake))
