@@ -96,8 +96,6 @@ class GANTrainer:
             d_real = self.D_train(real, y) if y is not None else self.D_train(real)
             d_fake = self.D_train(fake, y) if y is not None else self.D_train(fake)
         adv = self.loss.d_loss(d_real.float(), d_fake.float())
-        if 0 < self.cfg.train.inject_nan_at <= self.step + 1:  # testing aid for divergence handling
-            adv = adv * float("nan")
         total = adv
         extra: dict[str, Tensor] = {}
         if self.lecam is not None:

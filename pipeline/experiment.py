@@ -37,7 +37,6 @@ class SweepConfig:
     max_concurrent: int | None = None  # default: as many trials as the cluster's CPUs allow
     grace_evals: int = 2  # ASHA: evaluations before a trial may be stopped
     reduction_factor: int = 2
-    nan_trial: int | None = None  # testing aid: search trial k (1-based) is forced to NaN to exercise divergence
 
     def validate(self) -> None:
         for name in self.losses:

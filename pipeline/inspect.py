@@ -25,7 +25,7 @@ from gan_core.errors import GanConfigError
 from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
 from gan_core.tasks import TASKS, run_evaluator, task_of
-from pipeline.names import name_filters, name_key
+from pipeline import runs
 from pipeline.tracking import database_missing, resolve_tracking_uri
 
 WHICH = ("best", "latest")
@@ -37,25 +37,6 @@ EXTENSIONS = sorted({suffix for task in TASKS.values() for suffix in task.format
 
 def _looks_like_path(source: str) -> bool:
     return os.sep in source or source.endswith((".pt", ".pth")) or source.startswith(".")
-
-
-def _find_run(client: Any, source: str) -> Any | None:
-    """The run with id ``source``, else the newest run named ``source`` (tag ganarena.name / run name)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_run(source)
-    except MlflowException:
-        pass
-    exps = [e.experiment_id for e in client.search_experiments()]
-    if not exps:
-        return None
-    plain = name_key(source) == source  # safe inside quotes; other names are found by their key only
-    for flt in name_filters(source) + ([f"attributes.run_name = '{source}'"] if plain else []):
-        runs = client.search_runs(exps, flt, max_results=1, order_by=["attributes.start_time DESC"])
-        if runs:
-            return runs[0]
-    return None
 
 
 @contextlib.contextmanager
@@ -78,11 +59,9 @@ def resolve_checkpoint(source: str | Path, which: str, workdir: Path,
             raise not_a_file
         raise GanConfigError("source", f"{src!r} is not a file and there is no MLflow database at {uri}",
                              "a checkpoint .pt file, or a run id with --workdir/--tracking-uri of its training")
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
+    client = runs.client(uri)
     try:
-        run = _find_run(client, src)  # a run name may look like a path ("../x", "a/b.pt")
+        run = runs.find_by_id_or_name(client, src)  # a run name may look like a path ("../x", "a/b.pt")
     except Exception as e:  # noqa: BLE001 - server/database errors have many types
         raise GanConfigError("--tracking-uri", f"cannot query MLflow at {uri} ({type(e).__name__})") from None
     if run is None and _looks_like_path(src):

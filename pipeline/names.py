@@ -2,8 +2,8 @@
 
 The name itself is what MLflow shows (run name, ``ganarena.name`` tag). Everything else gets the key:
 Ray run and trial names (directories under the storage path, and Ray's metric tags, which must be
-ASCII), the report folder, and MLflow search filters (the ``ganarena.key`` tag), so a name with
-slashes, dots, quotes or non-ASCII letters can neither leave the workdir nor break a filter.
+ASCII), the report folder, and MLflow search filters (the ``ganarena.key`` tag; pipeline.runs), so a
+name with slashes, dots, quotes or non-ASCII letters can neither leave the workdir nor break a filter.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from urllib.parse import quote
 
 from gan_core.errors import GanConfigError
 
-TAG_NAME = "ganarena.name"  # the name as typed
-KEY_TAG = "ganarena.key"  # its key, what filters match
 MAX_KEY = 200  # bytes of one path component, with room for Ray's suffixes (file systems allow 255)
 
 
@@ -37,15 +35,3 @@ def check_name(field: str, name: str) -> str:
         raise GanConfigError(field, f"a run name of {len(name)} characters is too long: its escaped form has "
                              f"{len(name_key(name))} bytes", f"up to {MAX_KEY} bytes escaped (~{MAX_KEY // 3}+ characters)")
     return name
-
-
-def name_filters(name: str) -> list[str]:
-    """MLflow filters for runs named ``name``, to try in order: its key tag, then (for a name that is its own
-    key, so safe inside quotes) the ``ganarena.name`` tag of runs logged before keys existed."""
-    key = name_key(name)
-    return [f"tags.`{KEY_TAG}` = '{key}'"] + ([f"tags.`{TAG_NAME}` = '{key}'"] if key == name else [])
-
-
-def name_tags(name: str) -> dict[str, str]:
-    """The tags that name a run: as typed (shown), and its key (searched)."""
-    return {TAG_NAME: name, KEY_TAG: name_key(name)}

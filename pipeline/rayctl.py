@@ -46,9 +46,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | None = None) -> dict[str, Any]:
+def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | None = None,
+             runtime_env: dict[str, Any] | None = None) -> dict[str, Any]:
     """Join ``address`` (default: $RAY_ADDRESS, as inside a Ray job) or start a local Ray sized for this
-    machine; returns the cluster's resources.
+    machine; returns the cluster's resources. ``runtime_env`` is this job's Ray runtime environment
+    (env_vars, a worker_process_setup_hook, ...), applied to every worker it starts.
 
     A local instance binds its dashboard to 127.0.0.1 and, unless RAY_AUTH_MODE is set, runs with
     token authentication disabled (nothing listens beyond loopback). Joining a cluster keeps
@@ -73,7 +75,7 @@ def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | 
     level = logging.INFO if verbose else logging.ERROR
     try:
         if address:
-            ray.init(address=address, logging_level=level, log_to_driver=True)
+            ray.init(address=address, logging_level=level, log_to_driver=True, runtime_env=runtime_env)
         else:
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             os.environ.setdefault("RAY_worker_niceness", WORKER_NICENESS)  # read by the raylet it starts
@@ -87,7 +89,8 @@ def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | 
             # old `ray start` makes every poll wait out a 10 s timeout. Ray's processes inherit this env.
             os.environ["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=True,
-                     dashboard_host="127.0.0.1", dashboard_port=port, logging_level=level, log_to_driver=True)
+                     dashboard_host="127.0.0.1", dashboard_port=port, logging_level=level, log_to_driver=True,
+                     runtime_env=runtime_env)
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise GanConfigError("--address", f"cannot reach a Ray cluster at {address!r} ({first})",

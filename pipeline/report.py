@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gan_core.errors import GanConfigError
+from pipeline import runs
 
 PARAM_COLUMNS = {"penalty_weight": "penalty.weight", "lr_g": "optim.lr_g", "lr_d": "optim.lr_d",
                  "n_critic": "train.n_critic", "seed": "seed", "steps": "train.steps"}
@@ -22,14 +23,13 @@ PARAM_COLUMNS = {"penalty_weight": "penalty.weight", "lr_g": "optim.lr_g", "lr_d
 
 def collect(client: Any, exp_id: str, parent_id: str, metric: str) -> list[dict[str, Any]]:
     """One row per child run of the parent: config, phase, status, final and best quality."""
-    runs = client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent_id}'", max_results=5000)
     rows = []
-    for r in runs:
+    for r in runs.children(client, exp_id, parent_id):
         t, p, m = r.data.tags, r.data.params, r.data.metrics
-        row = {"run_id": r.info.run_id, "name": t.get("mlflow.runName", ""), "phase": t.get("ganarena.phase", ""),
-               "config": t.get("ganarena.config_label", ""), "loss": t.get("loss", ""),
-               "penalty": t.get("penalty", ""), "status": t.get("ganarena.status", r.info.status.lower()),
-               "reason": t.get("ganarena.reason", ""), "seed_index": int(t.get("ganarena.seed_index", -1)),
+        row = {"run_id": r.info.run_id, "name": t.get("mlflow.runName", ""), "phase": t.get(runs.PHASE, ""),
+               "config": t.get(runs.CONFIG_LABEL, ""), "loss": t.get("loss", ""),
+               "penalty": t.get("penalty", ""), "status": t.get(runs.STATUS, r.info.status.lower()),
+               "reason": t.get(runs.REASON, ""), "seed_index": int(t.get(runs.SEED_INDEX, -1)),
                metric: m.get(metric, math.nan), f"best_{metric}": m.get(f"best_{metric}", math.nan)}
         for col, key in PARAM_COLUMNS.items():
             row[col] = float(p[key]) if key in p else math.nan
@@ -149,11 +149,9 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
 
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
+    client = runs.client(uri)
     parent = client.get_run(parent_id)
-    metric, mode = parent.data.tags.get("ganarena.metric", "modes_hq"), parent.data.tags.get("ganarena.mode", "max")
+    metric, mode = parent.data.tags.get(runs.METRIC, "modes_hq"), parent.data.tags.get(runs.MODE, "max")
     rows = collect(client, exp_id, parent_id, metric)
     out.mkdir(parents=True, exist_ok=True)
     cols = sorted({k for r in rows for k in r})
@@ -162,13 +160,12 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
     md_table = markdown_table(table, metric, mode) if table else "(no completed seed runs)"
     plots = _plots(client, rows, table, metric, out) + _best_samples(client, uri, rows, metric, mode, out)
     shutil.rmtree(out / "tmp", ignore_errors=True)
-    protocol = {k[len("protocol."):]: v for r in client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent_id}'",
-                                                                      max_results=1) for k, v in r.data.tags.items()
-                if k.startswith("protocol.")}
+    protocol = {k[len("protocol."):]: v for r in runs.children(client, exp_id, parent_id, max_results=1)
+                for k, v in r.data.tags.items() if k.startswith("protocol.")}
     status: dict[str, int] = {}
     for r in rows:
         status[f"{r['phase']}/{r['status']}"] = status.get(f"{r['phase']}/{r['status']}", 0) + 1
-    md = [f"# Sweep report: {parent.data.tags.get('ganarena.name', parent_id)}", "",
+    md = [f"# Sweep report: {parent.data.tags.get(runs.NAME, parent_id)}", "",
           (f"Ranking by **best {metric}** (quality at each run's best evaluation; "
            f"{'higher' if mode == 'max' else 'lower'} is better), mean ± 95% Student-t confidence interval over "
            "seed re-runs of each loss's and each penalty's best search configuration. Rows whose interval overlaps "
@@ -177,14 +174,14 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
           f"- trials: {', '.join(f'{k}: {v}' for k, v in sorted(status.items()))}", "",
           "## Plots", "", *[f"![{p}]({p})" for p in plots], "",
           "## All trials", "", "See trials.parquet (one row per trial: config, phase, status, metrics)."]
-    diverged = [r for r in rows if r["status"] == "diverged"]
+    diverged = [r for r in rows if r["status"] == runs.DIVERGED]
     if diverged:
         md += ["", "## Diverged trials", "", *[f"- {r['name']}: {r['reason']}" for r in diverged]]
     (out / "report.md").write_text("\n".join(md) + "\n")
     (out / "report.html").write_text(_html("\n".join(md)))
     for f in sorted(out.iterdir()):
         client.log_artifact(parent_id, str(f), "report")
-    client.set_tag(parent_id, "ganarena.best_config", table[0]["config"] if table else "")
+    client.set_tag(parent_id, runs.BEST_CONFIG, table[0]["config"] if table else "")
     return {"table": md_table, "report_dir": str(out), "ranking": table, "rows": rows}
 
 
@@ -226,34 +223,27 @@ def _html(md: str) -> str:
 
 def report_command(sweep: str, workdir: Path, tracking_uri: str | None, out: Path | None) -> dict[str, Any]:
     """``ganarena report NAME_OR_PARENT_RUN``: find the parent run and (re)write its report."""
-    from mlflow.tracking import MlflowClient
-
-    from pipeline.names import TAG_NAME, name_filters, name_key
+    from pipeline.names import name_key
     from pipeline.tracking import database_missing, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri, workdir)
     if database_missing(uri):
         raise GanConfigError("sweep", f"no sweep named {sweep!r}: there is no MLflow database at {uri}",
                              "a sweep name or parent run id, with --workdir/--tracking-uri of that sweep")
-    client = MlflowClient(uri)
-    exps = [e.experiment_id for e in client.search_experiments()]
-    runs = []
-    for by_name in name_filters(sweep) if exps else []:
-        runs = client.search_runs(exps, f"tags.`ganarena.role` = 'parent' and {by_name}", max_results=1)
-        if runs:
-            break
-    if not runs and re.fullmatch(r"[0-9a-f]{32}", sweep):
+    client = runs.client(uri)
+    parent = runs.newest(client, runs.all_experiments(client),
+                         [f"{runs.tag_is(runs.ROLE, 'parent')} and {f}" for f in runs.name_filters(sweep)])
+    if parent is None and re.fullmatch(r"[0-9a-f]{32}", sweep):
         try:
-            runs = [client.get_run(sweep)]
+            parent = client.get_run(sweep)
         except Exception:  # noqa: BLE001 - unknown run id
-            runs = []
-        if runs and runs[0].data.tags.get("ganarena.role") != "parent":  # a train run or a trial: no report of it
+            parent = None
+        if parent is not None and parent.data.tags.get(runs.ROLE) != "parent":  # a train run or a trial
             raise GanConfigError("sweep", f"run {sweep} is not a sweep (it is a "
-                                 f"{runs[0].data.tags.get('ganarena.kind', 'non-sweep')} run); a report needs a sweep",
+                                 f"{parent.data.tags.get(runs.KIND, 'non-sweep')} run); a report needs a sweep",
                                  "a sweep name or the parent run id `ganarena sweep` printed")
-    if not runs:
+    if parent is None:
         raise GanConfigError("sweep", f"no sweep named {sweep!r} (nor parent run id) in {uri}")
-    parent = runs[0]
-    name = parent.data.tags.get(TAG_NAME, parent.info.run_id)
+    name = parent.data.tags.get(runs.NAME, parent.info.run_id)
     return write_report(uri, parent.info.experiment_id, parent.info.run_id,
                         out or workdir / "reports" / name_key(name))

@@ -10,22 +10,39 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gan_core.config import to_dict
 from gan_core.errors import GanConfigError
 from gan_core.tasks import primary_metric
+from pipeline import runs
 from pipeline.experiment import Experiment
-from pipeline.names import name_key, name_tags
+from pipeline.names import name_key
 from pipeline.progress import SweepProgress
 from pipeline.sweep_space import Space, apply_params, first_points, label_of
-from pipeline.tracking import database_missing, find_run, prepare_experiment, resolve_tracking_uri
+from pipeline.tracking import RunLogger, database_missing, prepare_experiment, resolve_tracking_uri
 
-ROLE = "ganarena.role"
+
+@dataclass
+class SweepContext:
+    """What every trial of a sweep shares (plain data: Tune ships it to each trial in its config)."""
+
+    base: dict[str, Any]  # the gan config every trial's parameters are applied to
+    uri: str  # MLflow tracking URI
+    exp_id: str  # MLflow experiment of the sweep
+    parent: str  # the sweep's parent run id
+    sweep: str  # the sweep's name
+    metric: str  # primary metric and its direction ("min" / "max")
+    mode: str
+    workers: int  # Ray Train workers per trial (1: the trial trains in-process)
+    cpus_per_worker: float
+    threads: int  # torch threads per worker
+    storage: str  # Ray storage path (multi-worker trials' own TorchTrainer runs)
+    verbose: bool = False
 
 
 def _trial(config: dict[str, Any]) -> None:
@@ -34,42 +51,32 @@ def _trial(config: dict[str, Any]) -> None:
 
     from pipeline.runner import Job, run
     from pipeline.sessions import TuneSession
-    from pipeline.tracking import find_run
 
-    ctx = config["ctx"]
-    if not ctx.get("verbose"):
+    ctx: SweepContext = config["ctx"]
+    if not ctx.verbose:
         import logging
 
         logging.getLogger("ray.train").setLevel(logging.WARNING)
     params = config.get("run", {}).get("params") or {k: v for k, v in config.items() if k != "ctx"}
     seed_index = config.get("run", {}).get("seed_index")
-    gan = apply_params(ctx["base"], params, seed_index)
+    gan = apply_params(ctx.base, params, seed_index)
     label = label_of(params) + (f" seed {seed_index}" if seed_index is not None else "")
     trial_id = tune.get_context().get_trial_id()
-    if seed_index is None and ctx.get("nan_trial") == _trial_number(trial_id):
-        gan["train"]["inject_nan_at"] = gan["train"]["log_every"]
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(ctx["uri"])
-    existing = find_run(ctx["uri"], ctx["exp_id"], f"{ctx['sweep']}/{trial_id}")
+    client = runs.client(ctx.uri)
+    existing = runs.find_run(ctx.uri, ctx.exp_id, runs.child_name(ctx.sweep, trial_id))
     if existing is not None:
-        done = _recorded_result(client, existing, ctx["metric"], ctx["mode"], gan["train"]["steps"])
+        done = _recorded_result(client, existing, ctx.metric, ctx.mode, gan["train"]["steps"])
         if done is not None:  # finished before the driver died, but Tune's saved state lags: do not train again
             tune.report(done)
             return
         run_id = existing.info.run_id
-        client.update_run(run_id, status="RUNNING")
+        runs.reopen(client, run_id)
     else:
-        tags = {**name_tags(f"{ctx['sweep']}/{trial_id}"), ROLE: "child", "mlflow.parentRunId": ctx["parent"],
-                "ganarena.phase": "seed" if seed_index is not None else "search", "ganarena.trial_id": trial_id,
-                "ganarena.sweep": ctx["sweep"], "loss": params["loss"], "penalty": params["penalty"],
-                "ganarena.config_label": label_of(params), "ganarena.params": json.dumps(params, sort_keys=True)}
-        if seed_index is not None:
-            tags["ganarena.seed_index"] = str(seed_index)
-        run_id = client.create_run(ctx["exp_id"], run_name=label, tags=tags).info.run_id
-    job = Job(gan=gan, name=label, tracking_uri=ctx["uri"], run_id=run_id, log_model=seed_index is not None,
-              threads=ctx["threads"], quiet=True, quiet_ray=not ctx.get("verbose"))
-    if ctx["workers"] > 1:
+        run_id = runs.open_child(client, ctx.exp_id, ctx.parent, ctx.sweep, trial_id, params, label,
+                                 label_of(params), seed_index)
+    job = Job(gan=gan, name=label, tracking_uri=ctx.uri, run_id=run_id, log_model=seed_index is not None,
+              threads=ctx.threads, quiet=True, quiet_ray=not ctx.verbose)
+    if ctx.workers > 1:
         _run_trainer(job, ctx)
     else:
         run(job, TuneSession())
@@ -78,25 +85,16 @@ def _trial(config: dict[str, Any]) -> None:
 def _recorded_result(client: Any, run: Any, metric: str, mode: str, steps: int) -> dict[str, float] | None:
     """The final result of a trial MLflow already holds as finished (closed with a status, or evaluated at
     the last step), as Tune's report; None when the trial still has training to do."""
-    status = run.data.tags.get("ganarena.status")
+    status = run.data.tags.get(runs.STATUS)
     history = client.get_metric_history(run.info.run_id, metric)
     last = max((m.step for m in history), default=0)
-    if status not in ("completed", "pruned", "diverged") and last < steps:
+    if status not in runs.FINAL and last < steps:
         return None
     result = {k: v for k, v in run.data.metrics.items() if math.isfinite(v)}
     result["step"] = float(last)
-    if status == "diverged":  # scored the worst value, as the runner reports it
+    if status == runs.DIVERGED:  # scored the worst value, as the runner reports it
         result.update({"diverged": 1.0, metric: -1e9 if mode == "max" else 1e9})
     return result
-
-
-def _trial_number(trial_id: str) -> int | None:
-    """The 1-based creation number of this trial (its directory is <trainable>_<id>_<number>_<params>)."""
-    from ray import tune
-
-    tail = Path(tune.get_context().get_trial_dir()).name.split(f"{trial_id}_", 1)[-1]
-    head = tail.split("_", 1)[0]
-    return int(head) if head.isdigit() else None
 
 
 def trial_dirname(trial: Any) -> str:
@@ -104,7 +102,7 @@ def trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}_{str(trial.experiment_tag).split('_', 1)[0]}"
 
 
-def _run_trainer(job: Any, ctx: dict[str, Any]) -> None:
+def _run_trainer(job: Any, ctx: SweepContext) -> None:
     """A multi-worker trial launches its own TorchTrainer (Train V2) and forwards its reports to Tune."""
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -115,10 +113,10 @@ def _run_trainer(job: Any, ctx: dict[str, Any]) -> None:
 
     trainer = TorchTrainer(
         _worker_loop, train_loop_config={"job": dataclasses.asdict(job)},
-        scaling_config=ray.train.ScalingConfig(num_workers=ctx["workers"],
-                                               resources_per_worker={"CPU": ctx["cpus_per_worker"]}),
-        run_config=ray.train.RunConfig(name=name_key(f"{ctx['sweep']}-{get_context().get_trial_id()}"),
-                                       storage_path=ctx["storage"], callbacks=[TuneReportCallback()],
+        scaling_config=ray.train.ScalingConfig(num_workers=ctx.workers,
+                                               resources_per_worker={"CPU": ctx.cpus_per_worker}),
+        run_config=ray.train.RunConfig(name=name_key(f"{ctx.sweep}-{get_context().get_trial_id()}"),
+                                       storage_path=ctx.storage, callbacks=[TuneReportCallback()],
                                        logging_config=ray.train.LoggingConfig(log_level="WARNING")),
     )
     trainer.fit()
@@ -152,25 +150,20 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
 
     storage = storage_for(Placement(storage_path=storage_path), workdir, alive_nodes())
     exp_id = prepare_experiment(uri, name, workdir)
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    parent = find_run(uri, exp_id, name, f"tags.`{ROLE}` = 'parent'")
+    client = runs.client(uri)
+    parent = runs.find_run(uri, exp_id, name, role="parent")
     if parent is not None and not resume:
         raise GanConfigError("--name", f"sweep {name!r} already exists (MLflow run {parent.info.run_id})",
                              ["--resume to finish it", "another --name"])
     if parent is None and resume:
         raise GanConfigError("--resume", f"no sweep named {name!r} to resume in {uri}")
     if parent is None:
-        parent_id = client.create_run(exp_id, run_name=f"sweep {name}", tags={**name_tags(name), ROLE: "parent",
-                                      "ganarena.metric": metric, "ganarena.mode": mode}).info.run_id
-        from pipeline.tracking import RunLogger
-
+        parent_id = runs.create_parent(client, exp_id, name, metric, mode)
         RunLogger(uri, parent_id).params({f"sweep.{k}": v for k, v in dataclasses.asdict(sw).items()}
                                          | {"base.steps": exp.gan.train.steps, "base.data": exp.gan.data.name})
     else:
         parent_id = parent.info.run_id
-        client.update_run(parent_id, status="RUNNING")
+        runs.reopen(client, parent_id)
 
     if sw.workers_per_trial > 1:
         concurrent = sw.max_concurrent or max(1, int(cpus // sw.workers_per_trial))
@@ -182,10 +175,9 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         trial_resources = {"cpu": sw.cpus_per_trial}
     base = to_dict(exp.gan)
     base["train"]["ckpt_every"] = base["eval"]["every"]  # every report carries the metric and a checkpoint
-    ctx = {"base": base, "uri": uri, "exp_id": exp_id, "parent": parent_id, "sweep": name,
-           "workers": sw.workers_per_trial, "cpus_per_worker": per_worker, "storage": storage,
-           "threads": max(1, int(per_worker)), "nan_trial": sw.nan_trial,
-           "verbose": verbose, "metric": metric, "mode": mode}
+    ctx = SweepContext(base=base, uri=uri, exp_id=exp_id, parent=parent_id, sweep=name, metric=metric, mode=mode,
+                       workers=sw.workers_per_trial, cpus_per_worker=per_worker, threads=max(1, int(per_worker)),
+                       storage=storage, verbose=verbose)
     # Tune saves its experiment state every 10 s or more by default (auto): a driver killed then leaves it
     # not knowing the trials created since, and --resume runs new trials in their place (deleting their
     # first runs). Saving every second bounds that to trials started in the last second or so.
@@ -223,20 +215,20 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     _raise_user_error(client, search, parent_id)
     _prune_checkpoints(search)
 
-    runs = _seed_runs(search_rows, metric, mode, sw.seeds)
+    reruns = _seed_runs(search_rows, metric, mode, sw.seeds)
     from pipeline.report import write_report
 
-    if runs:
+    if reruns:
         def make_seeds() -> Any:
-            return tune.Tuner(trainable, param_space={"ctx": ctx, "run": tune.grid_search(runs)},
+            return tune.Tuner(trainable, param_space={"ctx": ctx, "run": tune.grid_search(reruns)},
                               tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
                                                           trial_dirname_creator=trial_dirname),
                               run_config=_run_config(f"{name}-seeds", storage, verbose, closer))
 
-        progress.phase("seed re-runs", len(runs), f"the best configuration of each loss and each penalty, "
+        progress.phase("seed re-runs", len(reruns), f"the best configuration of each loss and each penalty, "
                        f"{sw.seeds} seeds each, full budget")
         seeds = _tuner(Path(storage) / name_key(f"{name}-seeds"), trainable, resume, make_seeds).fit()
-        _stop_if_interrupted(client, seeds, len(runs), exp_id, parent_id)
+        _stop_if_interrupted(client, seeds, len(reruns), exp_id, parent_id)
         seed_rows = _finish_children(client, seeds, metric, exp.gan.train.steps)
         _raise_user_error(client, seeds, parent_id)
         _prune_checkpoints(seeds)
@@ -271,10 +263,8 @@ def _parent_exists(uri: str, name: str) -> bool:
     """Whether sweep ``name`` has a parent run, without creating a database or an experiment on the way."""
     if database_missing(uri):
         return False
-    from mlflow.tracking import MlflowClient
-
-    exp = MlflowClient(uri).get_experiment_by_name(name)
-    return exp is not None and find_run(uri, exp.experiment_id, name, f"tags.`{ROLE}` = 'parent'") is not None
+    exp = runs.client(uri).get_experiment_by_name(name)
+    return exp is not None and runs.find_run(uri, exp.experiment_id, name, role="parent") is not None
 
 
 def _run_config(name: str, storage: str, verbose: bool, closer: Any) -> Any:
@@ -293,9 +283,8 @@ def _stop_if_interrupted(client: Any, grid: Any, expected: int, exp_id: str, par
     label those trials, nor start the next phase); ``--resume`` finishes them in the same MLflow runs."""
     if grid.num_terminated + grid.num_errors >= max(expected, len(grid)):
         return
-    for run in client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'"):
-        client.set_tag(run.info.run_id, "ganarena.status", "interrupted")
-        client.set_terminated(run.info.run_id, "KILLED")
+    for run in runs.children(client, exp_id, parent_id, running=True):
+        runs.close(client, run, runs.INTERRUPTED)
     client.set_terminated(parent_id, "KILLED")
     raise KeyboardInterrupt("sweep interrupted; finish it with --resume")
 
@@ -317,9 +306,8 @@ def _prune_checkpoints(grid: Any) -> None:
 def _drop_orphans(client: Any, exp_id: str, parent_id: str, known: set[str]) -> None:
     """Delete child runs of trials Tune no longer knows (the driver was killed after a trial started but
     before Tune saved its state; on resume Tune creates that trial afresh): no orphan stays RUNNING."""
-    runs = client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent_id}'", max_results=5000)
-    for r in runs:
-        if r.data.tags.get("ganarena.trial_id") not in known:
+    for r in runs.children(client, exp_id, parent_id):
+        if r.data.tags.get(runs.TRIAL_ID) not in known:
             client.set_terminated(r.info.run_id, "KILLED")
             client.delete_run(r.info.run_id)
 
@@ -330,7 +318,7 @@ def _finish_children(client: Any, grid: Any, metric: str, steps: int) -> list[di
     for res in grid:
         m = res.metrics or {}
         trial_id = m.get("trial_id") or Path(res.path).name.split("_")[1]  # folder: trial_<id>_<number>
-        child = _child_by_trial(client, trial_id)
+        child = runs.child_by_trial(client, trial_id)
         status = _close_child(client, child, m, res.error, steps)
         cfg = res.config or {}
         params = cfg.get("run", {}).get("params") or {k: v for k, v in cfg.items() if k != "ctx"}
@@ -340,21 +328,18 @@ def _finish_children(client: Any, grid: Any, metric: str, steps: int) -> list[di
 
 
 def _close_child(client: Any, child: Any, metrics: dict[str, Any], error: Any, steps: int) -> str:
-    """Tag a child run with its final status and end it if still RUNNING; returns the status."""
+    """Tag a child run with its final status (from Tune's last result) and end it if still RUNNING;
+    returns the status."""
     if metrics.get("diverged"):
-        status, mlflow_status = "diverged", "FAILED"
+        status = runs.DIVERGED
     elif error is not None:
-        status, mlflow_status = "error", "FAILED"
+        status = runs.ERROR
     elif metrics.get("step", 0) < steps:
-        status, mlflow_status = "pruned", "KILLED"
+        status = runs.PRUNED
     else:
-        status, mlflow_status = "completed", "FINISHED"
+        status = runs.COMPLETED
     if child is not None:
-        client.set_tag(child.info.run_id, "ganarena.status", status)
-        if error is not None:
-            client.set_tag(child.info.run_id, "ganarena.reason", str(error)[:500])
-        if child.info.status == "RUNNING" or client.get_run(child.info.run_id).info.status == "RUNNING":
-            client.set_terminated(child.info.run_id, mlflow_status)
+        runs.close(client, child, status, None if error is None else str(error))
     return status
 
 
@@ -367,10 +352,8 @@ def _close_on_complete(uri: str, steps: int, progress: SweepProgress) -> Any:
 
     class CloseChild(tune.Callback):
         def _close(self, trial: Any, error: Any, trials: list) -> None:
-            from mlflow.tracking import MlflowClient
-
-            client = MlflowClient(uri)
-            status = _close_child(client, _child_by_trial(client, trial.trial_id), trial.last_result or {},
+            client = runs.client(uri)
+            status = _close_child(client, runs.child_by_trial(client, trial.trial_id), trial.last_result or {},
                                   error, steps)
             progress.trial_ended(trial, status, trials)
 
@@ -407,18 +390,9 @@ def _raise_user_error(client: Any, grid: Any, parent_id: str) -> None:
             raise mine
 
 
-def _child_by_trial(client: Any, trial_id: str) -> Any:
-    runs = client.search_runs(_all_experiments(client), f"tags.`ganarena.trial_id` = '{trial_id}'", max_results=1)
-    return runs[0] if runs else None
-
-
-def _all_experiments(client: Any) -> list[str]:
-    return [e.experiment_id for e in client.search_experiments()]
-
-
 def _seed_runs(rows: list[dict[str, Any]], metric: str, mode: str, seeds: int) -> list[dict[str, Any]]:
     """The best configuration of each loss and of each penalty, each with ``seeds`` seed indices."""
-    ok = [r for r in rows if r["status"] in ("completed", "pruned") and r["score"] is not None
+    ok = [r for r in rows if r["status"] in (runs.COMPLETED, runs.PRUNED) and r["score"] is not None
           and math.isfinite(r["score"])]
     sign = -1.0 if mode == "max" else 1.0
     best: dict[str, dict[str, Any]] = {}

@@ -12,11 +12,12 @@ from pipeline.experiment import SweepConfig
 class Space:
     """Define-by-run space: the penalty weight is sampled only when a penalty is chosen.
 
-    Returns the constants every trial needs (``ctx``: base config, MLflow ids) as the trial's
-    extra config entries. A class, not a closure, because Tune pickles the searcher to resume.
+    Returns the constants every trial needs (``ctx``: the sweep's ``pipeline.sweep.SweepContext``, with
+    the base config and MLflow ids) as the trial's extra config entries. A class, not a closure, because
+    Tune pickles the searcher to resume.
     """
 
-    def __init__(self, sw: SweepConfig, ctx: dict[str, Any]):
+    def __init__(self, sw: SweepConfig, ctx: Any):
         self.sw, self.ctx = sw, ctx
 
     def __call__(self, trial: Any) -> dict[str, Any]:
@@ -35,7 +36,7 @@ class Space:
         if sw.augment is not None:
             augmenting = trial.suggest_categorical("augment", sw.augment) != "none"
         else:
-            augmenting = bool(self.ctx["base"]["augment"]["policy"])
+            augmenting = bool(self.ctx.base["augment"]["policy"])
         if sw.ada_target is not None and augmenting:
             trial.suggest_float("ada_target", sw.ada_target[0], sw.ada_target[1])
         if sw.lecam_weight is not None:

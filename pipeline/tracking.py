@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from gan_core.errors import GanConfigError
-from pipeline.names import name_filters
 
 SECRET_RE = re.compile(r"(?i)(token|secret|password|passwd|api[_-]?key|credential|auth)")
 
@@ -161,20 +160,6 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except OSError:
         return "unknown"
-
-
-def find_run(uri: str, experiment_id: str, name: str, extra_filter: str = "") -> Any | None:
-    """The newest run named ``name`` (used to resume instead of duplicating); matched on its key tag, or
-    on ``ganarena.name`` for runs logged before the key existed (where name and key are equal)."""
-    from mlflow.tracking import MlflowClient
-
-    for flt in name_filters(name):
-        flt += f" and {extra_filter}" if extra_filter else ""
-        runs = MlflowClient(uri).search_runs([experiment_id], flt, max_results=1,
-                                             order_by=["attributes.start_time DESC"])
-        if runs:
-            return runs[0]
-    return None
 
 
 class RunLogger:

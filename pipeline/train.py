@@ -18,9 +18,10 @@ from gan_core.build import build_models
 from gan_core.config import GanConfig, flatten, to_dict
 from gan_core.data import build_dataset, check_shape
 from gan_core.errors import GanConfigError
-from pipeline.names import name_key, name_tags
+from pipeline import runs
+from pipeline.names import name_key
 from pipeline.runner import Job
-from pipeline.tracking import find_run, prepare_experiment, resolve_tracking_uri, safe_params
+from pipeline.tracking import prepare_experiment, resolve_tracking_uri, safe_params
 
 
 @dataclass
@@ -167,10 +168,8 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     storage = storage_for(placement, workdir, alive_nodes())
     exp_id = prepare_experiment(uri, experiment, workdir)
 
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    existing = find_run(uri, exp_id, name)
+    client = runs.client(uri)
+    existing = runs.find_run(uri, exp_id, name)
     if existing is not None and existing.info.status == "FINISHED":
         print(f"[ganarena] run {name!r} already finished (MLflow run {existing.info.run_id}); nothing to resume")
         return {"run_id": existing.info.run_id, "metrics": existing.data.metrics, "status": "FINISHED",
@@ -178,10 +177,10 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     if existing is not None:
         _check_resumable(existing, cfg, name)
         run_id = existing.info.run_id
-        client.update_run(run_id, status="RUNNING")
+        runs.reopen(client, run_id)
         print(f"[ganarena] resuming {name!r} (MLflow run {run_id})")
     else:
-        run_id = client.create_run(exp_id, run_name=name, tags=name_tags(name)).info.run_id
+        run_id = client.create_run(exp_id, run_name=name, tags=runs.name_tags(name)).info.run_id
 
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -191,7 +190,7 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
         parquet_meta = ds.meta
         datasets = {"train": parquet_input(cfg.data.root, resources.get("object_store_memory", 0.0))}
     job = Job(gan=to_dict(cfg), name=name, tracking_uri=uri, run_id=run_id, parquet_meta=parquet_meta,
-              log_model=log_model, threads=threads, tags={"ganarena.kind": "train"}, quiet_ray=not verbose)
+              log_model=log_model, threads=threads, tags={runs.KIND: "train"}, quiet_ray=not verbose)
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"job": dataclasses.asdict(job)},
@@ -210,17 +209,17 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     try:
         result = trainer.fit()
     except KeyboardInterrupt:  # Ctrl-C: the run ends KILLED (not RUNNING); a rerun of the name resumes it
-        _end_if_running(client, run_id, "KILLED")
+        runs.end_if_running(client, run_id, "KILLED")
         raise
     except Exception as e:
-        _end_if_running(client, run_id, "FAILED")
+        runs.end_if_running(client, run_id, "FAILED")
         from pipeline.rayctl import user_error
 
         mine = user_error(e)
         if mine is not None:  # the user's input, raised in a worker: one line, exit 2
             raise mine from None
         raise RuntimeError(f"training {name!r} failed: {type(e).__name__}: {str(e)[:2000]}") from e
-    _end_if_running(client, run_id, "FAILED" if result.error else "FINISHED")
+    runs.end_if_running(client, run_id, "FAILED" if result.error else "FINISHED")
     status = client.get_run(run_id).info.status
     return {"run_id": run_id, "metrics": dict(result.metrics or {}), "status": status, "tracking_uri": uri,
             "checkpoint": result.checkpoint.path if result.checkpoint else None}
@@ -259,9 +258,3 @@ def _check_resumable(run: Any, cfg: GanConfig, name: str) -> None:
             raise GanConfigError(key, f"run {name!r} (MLflow run {run.info.run_id}) was started with "
                                  f"{key}={was[key]} and resuming it needs the same data and models, got {value}",
                                  [was[key], "another --name for a new run"])
-
-
-def _end_if_running(client: Any, run_id: str, status: str) -> None:
-    """Never leave an MLflow run RUNNING after the driver is done with it."""
-    if client.get_run(run_id).info.status == "RUNNING":
-        client.set_terminated(run_id, status)

@@ -20,25 +20,32 @@ def ray_local():
 
     ``ray.init`` costs ~5-15 s here; ``ganarena train``/``sweep`` called in-process find it
     initialised and join it. Shut down when the session ends. Yields the cluster's resources.
+    Its workers run ``divergence_hook.install`` (shipped by value: workers cannot import tests/), so
+    a sweep named ``...-nan<K>`` has search trial K diverge.
     """
+    import divergence_hook
     import ray
+    from ray import cloudpickle
 
     from pipeline.rayctl import init_ray
 
-    resources = init_ray(num_cpus=2)
+    cloudpickle.register_pickle_by_value(divergence_hook)
+    resources = init_ray(num_cpus=2, runtime_env={"worker_process_setup_hook": divergence_hook.install})
     yield resources
     ray.shutdown()
 
 
 # A tiny `ganarena sweep` (toy ring, 32-wide MLPs, 200 steps): 5 search trials over 2 losses x
-# 2 penalties, trial 2 forced to NaN, then 2 seeds of each loss's/penalty's best. Shared by
+# 2 penalties, trial 2 forced to NaN (its name, see divergence_hook.py), then 2 seeds of each loss's/penalty's best. Shared by
 # test_sweep.py and test_browser.py (the MLflow UI needs a finished sweep to show).
 TINY_SWEEP = {"trials": 5, "seeds": 2, "steps": 200, "log_every": 50, "eval_every": 100, "nan_trial": 2,
               "losses": ["ns", "hinge"], "penalties": ["none", "r1"]}
 
 
-def tiny_sweep_args(config: str, workdir, name: str, trials: int = TINY_SWEEP["trials"],
-                    nan_trial: int | None = TINY_SWEEP["nan_trial"]) -> list[str]:
+TINY_NAME = f"tiny-nan{TINY_SWEEP['nan_trial']}"
+
+
+def tiny_sweep_args(config: str, workdir, name: str, trials: int = TINY_SWEEP["trials"]) -> list[str]:
     """argv (after the program name) of a tiny `ganarena sweep` writing to ``workdir``."""
     t = TINY_SWEEP
     sets = {"data.n_samples": 2000, "generator.width": 32, "generator.depth": 2, "discriminator.width": 32,
@@ -46,8 +53,6 @@ def tiny_sweep_args(config: str, workdir, name: str, trials: int = TINY_SWEEP["t
             "train.log_every": t["log_every"], "eval.every": t["eval_every"], "eval.samples": 500,
             "sweep.losses": "[" + ",".join(t["losses"]) + "]", "sweep.penalties": "[" + ",".join(t["penalties"]) + "]",
             "sweep.grace_evals": 1}
-    if nan_trial is not None:
-        sets["sweep.nan_trial"] = nan_trial
     argv = ["sweep", config, "--workdir", str(workdir), "--name", name, "--trials", str(trials),
             "--seeds", str(t["seeds"])]
     for k, v in sets.items():
@@ -71,6 +76,6 @@ def tiny_sweep(ray_local, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)  # the URI must come from --workdir
         with contextlib.redirect_stdout(out):
-            rc = main(tiny_sweep_args(config, workdir, "tiny"))
+            rc = main(tiny_sweep_args(config, workdir, TINY_NAME))
         assert "MLFLOW_TRACKING_URI" not in os.environ
-    yield workdir, "tiny", rc, out.getvalue()
+    yield workdir, TINY_NAME, rc, out.getvalue()

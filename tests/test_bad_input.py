@@ -338,7 +338,7 @@ def test_resuming_a_run_with_another_model_is_refused(ray_local, tmp_path, capsy
     from mlflow.tracking import MlflowClient
 
     from gan_core.config import flatten, load_config, to_dict
-    from pipeline.names import TAG_NAME
+    from pipeline.runs import NAME as TAG_NAME
     from pipeline.tracking import prepare_experiment, safe_params
 
     workdir = tmp_path / "w"

@@ -101,12 +101,13 @@ def test_a_full_disk_is_one_error_and_leaves_no_partial_file(tmp_path, monkeypat
 
 
 def test_a_checkpoint_from_before_the_eval_section_loads(tmp_path) -> None:
-    """Checkpoints written when eval settings were train.eval_every / eval_samples and metrics.* still load."""
+    """Checkpoints written when eval settings were train.eval_every / eval_samples and metrics.*, and
+    train.inject_nan_at was a setting, still load."""
     tr = build_trainer(load_config({**CFG, "eval": {"every": 9, "samples": 33}}), SPEC)
     path = save_checkpoint(tmp_path / "new.pt", tr, SPEC, 0)
     payload = torch.load(path, weights_only=True)
     ev = payload["config"].pop("eval")
-    payload["config"]["train"].update(eval_every=ev["every"], eval_samples=ev["samples"])
+    payload["config"]["train"].update(eval_every=ev["every"], eval_samples=ev["samples"], inject_nan_at=0)
     payload["config"]["metrics"] = {"feature_weights": ev["feature_weights"]}
     torch.save(payload, tmp_path / "old.pt")
     cfg, spec = checkpoint_config(load_checkpoint(tmp_path / "old.pt"))

@@ -113,7 +113,8 @@ def test_moved_keys_name_their_new_place() -> None:
                       ({"metrics": {"feature_weights": "F.pt"}}, r"^metrics: moved to eval \(allowed: eval\)$"),
                       ({"eval": {"reference": "val"}}, r"^eval.reference: got 'val' \(allowed: 'auto', 'test', 'train'\)$"),
                       ({"eval": {"every": 0}}, r"^eval.every: must be >= 1, got 0$"),
-                      ({"eval": {"samples": -5}}, r"^eval.samples: must be >= 1, got -5$")]:
+                      ({"eval": {"samples": -5}}, r"^eval.samples: must be >= 1, got -5$"),
+                      ({"train": {"inject_nan_at": 5}}, r"^train.inject_nan_at: no longer a setting: a testing aid")]:
         with pytest.raises(GanConfigError, match=msg):
             load_config(data)
     with pytest.raises(GanConfigError, match=r"^--set train.eval_every|^train.eval_every: moved to eval.every"):
@@ -124,7 +125,8 @@ def test_an_older_config_dict_is_upgraded() -> None:
     """What a checkpoint written before the move holds loads as the same config, nothing lost."""
     from gan_core.config import upgrade
 
-    old = {"train": {"steps": 7, "eval_every": 3, "eval_samples": 40}, "metrics": {"feature_weights": "F.pt"}}
+    old = {"train": {"steps": 7, "eval_every": 3, "eval_samples": 40, "inject_nan_at": 0},
+           "metrics": {"feature_weights": "F.pt"}}
     new = upgrade(old)
     assert new == {"train": {"steps": 7}, "eval": {"every": 3, "samples": 40, "feature_weights": "F.pt"}}
     assert old["train"]["eval_every"] == 3  # the input is not changed

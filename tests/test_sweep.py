@@ -286,7 +286,7 @@ def test_resume_after_killing_the_driver(ray_local, tmp_path) -> None:
 
     workdir, name = tmp_path / "w", "resume-me"
     steps = TINY_SWEEP["steps"]
-    argv = [*tiny_sweep_args(TOY, workdir, name, trials=4, nan_trial=None),
+    argv = [*tiny_sweep_args(TOY, workdir, name, trials=4),
             "--address", ray.get_runtime_context().gcs_address]  # the shared instance: one Ray on the machine
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     log = tmp_path / "first.log"
@@ -396,3 +396,14 @@ def test_each_trial_keeps_only_its_last_checkpoint(swept) -> None:
         kept = {t.name: [c.name for c in t.glob("checkpoint_*")] for t in trials}
         assert all(len(c) <= 1 for c in kept.values()), kept
         assert sum(len(c) for c in kept.values()) >= len(trials) - 1, kept  # the diverged trial has none
+
+
+def test_the_divergence_hook_picks_one_search_trial_by_the_sweep_name() -> None:
+    """The tests' own NaN injection (divergence_hook.py): search trial K of a sweep named ...-nan<K>, nothing else."""
+    from divergence_hook import forced_trial
+
+    assert forced_trial("tiny-nan2-search", "/w/ray/tiny-nan2-search/trial_ab12_2", "ab12")
+    assert not forced_trial("tiny-nan2-search", "/w/ray/tiny-nan2-search/trial_ab12_3", "ab12")
+    assert not forced_trial("tiny-nan2-search", "/w/ray/tiny-nan2-search/trial_ab12_12", "ab12")
+    assert not forced_trial("tiny-nan2-seeds", "/w/ray/tiny-nan2-seeds/trial_cd34_2", "cd34")
+    assert not forced_trial("resume-me-search", "/w/ray/resume-me-search/trial_ab12_2", "ab12")

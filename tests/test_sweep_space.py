@@ -10,6 +10,7 @@ import pytest
 from gan_core.config import GanConfig, from_dict, to_dict
 from gan_core.errors import GanConfigError
 from pipeline.experiment import SweepConfig
+from pipeline.sweep import SweepContext
 from pipeline.sweep_space import Space, apply_params, label_of
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -24,7 +25,8 @@ def _base(policy: list[str] | None = None) -> dict:
 
 def _sample(sw: SweepConfig, base: dict, n: int = 60) -> list[dict]:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    space = Space(sw, {"base": base})
+    space = Space(sw, SweepContext(base=base, uri="", exp_id="", parent="", sweep="s", metric="fd", mode="min",
+                                   workers=1, cpus_per_worker=1.0, threads=1, storage=""))
     out = []
     for _ in range(n):
         trial = study.ask()

@@ -15,6 +15,7 @@ from gan_core.config.schema import (
     MAX_IMAGE_SIZE,
     MAX_SEED,
     MOVED_KEYS,
+    REMOVED_KEYS,
     AugmentConfig,
     DataConfig,
     DiscriminatorConfig,
@@ -29,7 +30,7 @@ from gan_core.config.schema import (
 )
 
 __all__ = [
-    "MAX_IMAGE_SIZE", "MAX_SEED", "MOVED_KEYS", "AugmentConfig", "DataConfig", "DiscriminatorConfig", "EvalConfig",
+    "MAX_IMAGE_SIZE", "MAX_SEED", "MOVED_KEYS", "REMOVED_KEYS", "AugmentConfig", "DataConfig", "DiscriminatorConfig", "EvalConfig",
     "GanConfig", "GeneratorConfig", "LeCamConfig", "LossConfig", "OptimConfig", "PenaltyConfig", "TrainConfig",
     "apply_overrides", "flatten", "from_dict", "load_config", "read_yaml", "to_dict", "upgrade",
 ]

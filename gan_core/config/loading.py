@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import yaml
 
-from gan_core.config.schema import MOVED_KEYS
+from gan_core.config.schema import MOVED_KEYS, REMOVED_KEYS
 from gan_core.errors import GanConfigError
 
 
@@ -98,6 +98,8 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
             where = f"{path}.{key}" if path else str(key)
             if where in MOVED_KEYS:
                 raise GanConfigError(where, f"moved to {MOVED_KEYS[where]}", [MOVED_KEYS[where]])
+            if where in REMOVED_KEYS:
+                raise GanConfigError(where, f"no longer a setting: {REMOVED_KEYS[where]}")
             raise GanConfigError(where, "unknown key", names)
     kwargs = {k: _coerce(hints[k], v, f"{path}.{k}" if path else k) for k, v in data.items()}
     return cls(**kwargs)
@@ -224,8 +226,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:
     """A copy of a config dict written by an older version with its moved keys in their new place
-    (``MOVED_KEYS``); a section left empty by the moves is dropped."""
+    (``MOVED_KEYS``) and its dropped ones left out (``REMOVED_KEYS``); a section left empty is dropped."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for old in REMOVED_KEYS:
+        sec, key = old.split(".", 1)
+        if isinstance(out.get(sec), dict):
+            out[sec].pop(key, None)
     for old, new in MOVED_KEYS.items():
         if "." not in old or "." not in new:
             continue  # a whole section: its keys are listed one by one

@@ -127,7 +127,6 @@ class TrainConfig:
     ckpt_every: int = 500
     mle_pretrain_steps: int = 0  # text generators: teacher-forced pretraining before the game
     gumbel_beta_max: float = 100.0  # text generators: final inverse temperature
-    inject_nan_at: int = 0  # testing aid: from this generator step on, D's loss is NaN (0 = off)
 
 
 @dataclass
@@ -136,7 +135,7 @@ class EvalConfig:
 
     ``reference``: ``test`` compares with the dataset's test split (an error if it has none), ``train``
     with the training set, ``auto`` with the test split where one exists, else the training set (the
-    evaluator's protocol says which it used, and why: MLflow tag ``protocol.reference``). Images need a feature network: the
+    evaluator's protocol says which it used, and why: MLflow tag ``protocol.eval_split``). Images need a feature network: the
     shipped CNN of the dataset's domain (digits, mnist5k) by default; any other data (an ImageFolder
     of your own, CIFAR-10, ...) needs ``feature_weights``: a CNN from ``scripts/train_feature_net.py``
     (``F.pt`` beside ``F.json``) or an InceptionV3 weights file."""
@@ -147,10 +146,11 @@ class EvalConfig:
     feature_weights: str | None = None
 
 
-# Keys older versions had elsewhere (old dotted path -> new one). A config naming an old key is an
-# error naming the new place; a checkpoint written before the move is upgraded on load.
+# Keys older versions had elsewhere (old dotted path -> new one) or had and dropped (-> why). A config
+# naming one is an error saying so; a checkpoint written before the change is upgraded on load.
 MOVED_KEYS = {"train.eval_every": "eval.every", "train.eval_samples": "eval.samples",
               "metrics": "eval", "metrics.feature_weights": "eval.feature_weights"}
+REMOVED_KEYS = {"train.inject_nan_at": "a testing aid the tests now install themselves (tests/divergence_hook.py)"}
 
 
 MAX_IMAGE_SIZE = 1024  # StyleGAN-class sizes; beyond, the resized dataset alone (held in memory) cannot fit

@@ -1,0 +1,48 @@
+"""Divergence on demand, for the tests only: production code carries no testing aid.
+
+The tests' shared Ray instance (conftest ``ray_local``) runs ``install`` in every worker process it
+starts (Ray's ``worker_process_setup_hook``). From then on, a GANTrainer built inside search trial K
+of a sweep whose name ends in ``-nan<K>`` gets a discriminator loss that is NaN from its first step,
+so the real path a diverging run takes (DivergedError at the first logging step, a FAILED run, the
+worst score for the searcher, never chosen for seed re-runs) is exercised by a real sweep.
+"""
+
+from __future__ import annotations
+
+import re
+
+NAME = re.compile(r".*-nan(\d+)-search")  # the Tune experiment of a sweep's search phase is <sweep>-search
+
+
+def forced_trial(experiment: str, trial_dir: str, trial_id: str) -> bool:
+    """Whether this Tune trial is the one its sweep's name asks to diverge (trial dirs: trial_<id>_<k>)."""
+    m = NAME.fullmatch(experiment or "")
+    if m is None:
+        return False
+    tail = trial_dir.rstrip("/").rsplit("/", 1)[-1].split(f"{trial_id}_", 1)[-1]
+    return tail.split("_", 1)[0] == m.group(1)
+
+
+def install() -> None:
+    """Make ``gan_core.losses.get`` hand a NaN discriminator loss to the forced trial (see module doc)."""
+    import dataclasses
+
+    from gan_core import losses
+
+    real_get = losses.get
+
+    def get(name: str, label_smoothing: float = 0.0):
+        loss = real_get(name, label_smoothing)
+        try:
+            from ray import tune
+
+            ctx = tune.get_context()
+            forced = forced_trial(ctx.get_experiment_name(), ctx.get_trial_dir(), ctx.get_trial_id())
+        except Exception:  # noqa: BLE001 - not inside a Tune trial
+            forced = False
+        if not forced:
+            return loss
+        d_loss = loss.d_loss
+        return dataclasses.replace(loss, d_loss=lambda real, fake: d_loss(real, fake) * float("nan"))
+
+    losses.get = get
