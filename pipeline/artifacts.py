@@ -13,12 +13,14 @@ from gan_core.tasks import task_of
 
 
 def save_samples(log: Any, fake: torch.Tensor, ds: Any, step: int) -> None:
-    """Log samples of evaluation ``step`` as ``samples/step_0000500.png`` (or ``.txt`` for text data)."""
+    """Log samples of evaluation ``step`` as ``samples/step_0000500.png`` (or ``.txt`` for text data), in
+    the format the data kind's Task logs them in, or not at all when it has none for ``ds``."""
     task = task_of(ds)
+    suffix = task.log_format(ds)
+    if suffix is None:
+        return
     shown = fake if task.logged_samples is None else fake[: task.logged_samples]
-    if task.logged_format == ".txt" and getattr(ds, "decode", None) is None:
-        return  # token ids without a vocabulary (e.g. an oracle): nothing readable to log
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"step_{step:07d}{task.logged_format}"
+        path = Path(tmp) / f"step_{step:07d}{suffix}"
         task.write(shown, path, lambda: ds, title=f"step {step}")
         log.artifact(path, "samples")

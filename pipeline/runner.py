@@ -1,8 +1,9 @@
-"""The one training function behind every runner: a Ray Train worker, a Tune trial, a plain process.
+"""The one training recipe behind every runner: a Ray Train worker, a Tune trial, a plain process.
 
-It builds data and models from the config, resumes from the session's latest checkpoint, runs
-gan_core's loop and, on rank 0, evaluates, logs to MLflow and reports checkpoints. Runners differ
-only in their ``Session`` (pipeline.sessions): where checkpoints come from and where reports go.
+``Recipe`` builds data and models from the config, resumes from the session's latest checkpoint, runs
+gan_core's loop and, on rank 0, evaluates, logs to MLflow and reports checkpoints; ``run(job, session)``
+is the whole of it. Runners differ only in their ``Session`` (pipeline.sessions): where checkpoints
+come from and where reports go.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gan_core.data import build_dataset
 from gan_core.loop import DivergedError, fit
 from gan_core.noise import ShardedNoise
 from gan_core.tasks import run_evaluator, task_of
+from pipeline import runs
 from pipeline.artifacts import save_samples
 from pipeline.tracking import RunLogger, git_commit
 
@@ -72,51 +74,130 @@ class _Progress:
               f"pen={m['penalty']:.3g} {quality} {speed}", flush=True)
 
 
-def run(job: Job, session) -> dict[str, float]:
-    """Train per ``job`` inside ``session``; returns the last reported metrics (rank 0's)."""
-    torch.set_num_threads(max(1, job.threads))
-    cfg: GanConfig = from_dict(GanConfig, job.gan)
-    rank, world = session.rank, session.world
-    ds = build_dataset(cfg.data, seed=cfg.seed) if job.parquet_meta is None else session.parquet_dataset(job.parquet_meta)
-    spec = spec_of(ds)
-    device = session.device()
-    trainer = build_trainer(cfg, spec, device=device, wrap=session.wrap(device), noise=ShardedNoise(rank, world))
-    position, best = 0, None
-    ckpt_dir = session.latest_checkpoint()
-    if ckpt_dir is not None:
+class Recipe:
+    """One run, step by step (torchtune's recipe shape): ``setup`` builds data and models and resumes from
+    the session's latest checkpoint, ``train`` runs gan_core's loop with ``on_step`` as its callback
+    (logging, then ``evaluate`` and ``report`` at their steps), and the run ends in ``finish`` or, when
+    the losses become NaN, in ``diverged``. Only rank 0 (``lead``) evaluates and logs."""
+
+    def __init__(self, job: Job, session: Any):
+        self.job, self.session = job, session
+        self.cfg: GanConfig = from_dict(GanConfig, job.gan)
+        self.lead = session.rank == 0
+        self.best: float | None = None  # the primary metric's best value so far (kept in checkpoints)
+        self.evaluator: Any = None  # built at the first evaluation: its reference features need not delay step 1
+        self.quality = "-"  # the last evaluation, for the console line
+        self.last: dict[str, float] = {}  # the last reported metrics, returned at the end
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        job, session, cfg = self.job, self.session, self.cfg
+        torch.set_num_threads(max(1, job.threads))
+        self.ds = build_dataset(cfg.data, seed=cfg.seed) if job.parquet_meta is None else \
+            session.parquet_dataset(job.parquet_meta)
+        self.spec = spec_of(self.ds)
+        self.device = session.device()
+        self.trainer = build_trainer(cfg, self.spec, device=self.device, wrap=session.wrap(self.device),
+                                     noise=ShardedNoise(session.rank, session.world))
+        position, ckpt_dir = self.resume()
+        self.task = task_of(self.ds)
+        if self.trainer.step == 0:
+            self.task.pretrain(self.trainer, self.ds)  # e.g. text: MLE before the game
+        torch.manual_seed(cfg.seed * 7919 + self.trainer.step)  # same noise on every rank (ShardedNoise)
+        self.stream = session.stream(self.ds, cfg, position)
+        self.log = RunLogger(job.tracking_uri, job.run_id) if self.lead and job.run_id else None
+        self.primary, self.mode = self.task.primary_metric(self.ds)  # known without building the evaluator
+        self.tag_run(ckpt_dir)
+        t = cfg.train
+        self.progress = _Progress(t.steps, t.batch_size, t.n_critic, job.quiet or not self.lead)
+
+    def resume(self) -> tuple[int, str | None]:
+        """Load the session's latest checkpoint, if any; returns (stream position, checkpoint dir)."""
+        ckpt_dir = self.session.latest_checkpoint()
+        if ckpt_dir is None:
+            return 0, None
         payload = load_checkpoint(Path(ckpt_dir) / CKPT_FILE)
-        position = restore(trainer, payload)
-        best = payload["extra"].get("best")
-    task = task_of(ds)
-    if trainer.step == 0:
-        task.pretrain(trainer, ds)  # e.g. text: MLE before the game
-    torch.manual_seed(cfg.seed * 7919 + trainer.step)  # same noise on every rank (ShardedNoise)
-    stream = session.stream(ds, cfg, position)
+        self.best = payload["extra"].get("best")
+        return restore(self.trainer, payload), ckpt_dir
 
-    lead = rank == 0
-    log = RunLogger(job.tracking_uri, job.run_id) if lead and job.run_id else None
-    primary, mode = task.primary_metric(ds)  # known without building the evaluator yet
-    evaluator = None  # built at the first evaluation: its reference features (e.g. FD's) need not delay step 1
-    if log is not None and trainer.step == 0:
-        log.params(flatten(to_dict(cfg)))
-        log.tags({"git_commit": git_commit(), "dataset": ds.name, "workers": world, **job.tags})
-    nodes = session.node_ids()  # every rank takes part in the gather
-    if log is not None:
-        log.tags({"ganarena.worker_nodes": ",".join(nodes)})
-    if log is not None and ckpt_dir is not None:  # visible in the UI: where this attempt picked up
-        log.tags({"ganarena.resumed_from_step": trainer.step})
-    t = cfg.train
-    progress = _Progress(t.steps, t.batch_size, t.n_critic, job.quiet or not lead)
-    last: dict[str, float] = {}
-    quality = "-"
+    def tag_run(self, ckpt_dir: str | None) -> None:
+        log = self.log
+        if log is not None and self.trainer.step == 0:
+            log.params(flatten(to_dict(self.cfg)))
+            log.tags({"git_commit": git_commit(), "dataset": self.ds.name, "workers": self.session.world,
+                      **self.job.tags})
+        nodes = self.session.node_ids()  # every rank takes part in the gather
+        if log is not None:
+            log.tags({runs.WORKER_NODES: ",".join(nodes)})
+        if log is not None and ckpt_dir is not None:  # visible in the UI: where this attempt picked up
+            log.tags({runs.RESUMED_FROM: self.trainer.step})
 
-    def report(step: int, metrics: dict[str, float], checkpoint: bool) -> None:
+    # ------------------------------------------------------------------ train
+    def train(self) -> dict[str, float]:
+        try:
+            fit(self.trainer, self.stream, self.cfg.train.steps, self.cfg.train.log_every, self.on_step)
+        except DivergedError as e:
+            return self.diverged(e)
+        return self.finish()
+
+    def on_step(self, tr: Any, logged: dict[str, float] | None) -> bool:
+        """gan_core.fit's callback: log every ``log_every`` steps, evaluate and checkpoint at theirs."""
+        step, t = tr.step, self.cfg.train
+        if logged is not None:
+            logged["samples_per_s"] = self.progress.rate(step)
+            if self.log is not None:
+                self.log.metrics({k: v for k, v in logged.items() if math.isfinite(v)}, step)
+            self.progress.line(step, logged, logged["samples_per_s"], self.quality)
+        do_eval = step % self.cfg.eval.every == 0 or step == t.steps
+        do_ckpt = step % t.ckpt_every == 0 or step == t.steps
+        if not (do_eval or do_ckpt):
+            return False
+        metrics = self.evaluate(step) if do_eval and self.lead else {}
+        self.last.update(metrics)
+        self.report(step, metrics, do_ckpt)
+        return False
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Rank 0: score the generator per the eval section, keep the best checkpoint, log samples."""
+        cfg, log = self.cfg, self.log
+        if self.evaluator is None:
+            self.evaluator = run_evaluator(cfg)
+            if self.evaluator.protocol["eval_split"] != "test split" and not self.job.quiet:
+                print(f"[ganarena] evaluating against the {self.evaluator.protocol['eval_split']}", flush=True)
+            if log is not None:
+                log.tags({f"protocol.{k}": v for k, v in self.evaluator.protocol.items()})
+        ev = self.evaluator
+        # Own RNG stream: only rank 0 evaluates, and drawing from the training RNG here would
+        # desynchronise rank 0's noise from the other ranks' (2 workers would no longer == 1).
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(cfg.seed * 7919 + step + 1)
+            metrics, fake = self.task.evaluate(ev, self.trainer)
+        score = metrics[ev.primary]
+        if self.best is None or (score < self.best if ev.mode == "min" else score > self.best):
+            self.best = score
+            if log is not None:  # keep the best, not only the last: GAN quality often collapses
+                with tempfile.TemporaryDirectory() as tmp:
+                    log.checkpoint(self.save(Path(tmp)), "best.pt")
+        metrics[f"best_{ev.primary}"] = self.best
+        self.quality = f"{ev.primary}={score:.4g}"
+        if log is not None:
+            log.metrics(metrics, step)
+            save_samples(log, fake, self.ds, step)
+        return metrics
+
+    def save(self, folder: Path) -> Path:
+        return save_checkpoint(folder / CKPT_FILE, self.trainer, self.spec, self.stream.position,
+                               extra={"best": self.best})
+
+    def report(self, step: int, metrics: dict[str, float], checkpoint: bool) -> None:
+        """Hand this step's metrics (and, at checkpoint steps, rank 0's checkpoint) to the session."""
+        log, session = self.log, self.session
         with tempfile.TemporaryDirectory() as tmp:
             cdir = None
             if checkpoint:
                 cdir = Path(tmp)
-                if lead:
-                    path = save_checkpoint(cdir / CKPT_FILE, trainer, spec, stream.position, extra={"best": best})
+                if self.lead:
+                    path = self.save(cdir)
                     if log is not None:
                         log.checkpoint(path, "latest.pt")
             # Tune ends a trial it stops (ASHA, max_t) inside this report call, so a Tune trial flushes
@@ -125,68 +206,38 @@ def run(job: Job, session) -> dict[str, float]:
             # step twice (RunLogger skips steps already in the run).
             if log is not None and session.flush_before_report:
                 log.flush()
-            session.report({**metrics, "step": step}, cdir if lead else None)
+            session.report({**metrics, "step": step}, cdir if self.lead else None)
             if log is not None and not session.flush_before_report:
                 log.flush()
 
-    def callback(tr, logged: dict[str, float] | None) -> bool:
-        nonlocal best, quality, evaluator
-        step = tr.step
-        if logged is not None:
-            logged["samples_per_s"] = progress.rate(step)
-            if log is not None:
-                log.metrics({k: v for k, v in logged.items() if math.isfinite(v)}, step)
-            progress.line(step, logged, logged["samples_per_s"], quality)
-        do_eval = step % cfg.eval.every == 0 or step == t.steps
-        do_ckpt = step % t.ckpt_every == 0 or step == t.steps
-        if not (do_eval or do_ckpt):
-            return False
-        metrics: dict[str, float] = {}
-        if do_eval and lead:
-            if evaluator is None:
-                evaluator = run_evaluator(cfg)
-                if evaluator.protocol["reference"] != "test split" and not job.quiet:
-                    print(f"[ganarena] evaluating against the {evaluator.protocol['reference']}", flush=True)
-                if log is not None:
-                    log.tags({f"protocol.{k}": v for k, v in evaluator.protocol.items()})
-            # Own RNG stream: only rank 0 evaluates, and drawing from the training RNG here would
-            # desynchronise rank 0's noise from the other ranks' (2 workers would no longer == 1).
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                torch.manual_seed(cfg.seed * 7919 + step + 1)
-                metrics, fake = task.evaluate(evaluator, tr)
-            score = metrics[evaluator.primary]
-            improved = best is None or (score < best if evaluator.mode == "min" else score > best)
-            if improved:
-                best = score
-                if log is not None:  # keep the best, not only the last: GAN quality often collapses
-                    with tempfile.TemporaryDirectory() as tmp:
-                        path = save_checkpoint(Path(tmp) / CKPT_FILE, tr, spec, stream.position, extra={"best": best})
-                        log.checkpoint(path, "best.pt")
-            metrics[f"best_{evaluator.primary}"] = best
-            quality = f"{evaluator.primary}={score:.4g}"
-            if log is not None:
-                log.metrics(metrics, step)
-                save_samples(log, fake, ds, step)
-        last.update(metrics)
-        report(step, metrics, do_ckpt)
-        return False
-
-    try:
-        fit(trainer, stream, t.steps, t.log_every, callback)
-    except DivergedError as e:
+    # ------------------------------------------------------------------ the end
+    def diverged(self, e: DivergedError) -> dict[str, float]:
+        """NaN/inf losses: the run ends FAILED, and a searcher sees the worst score so it moves away."""
+        log, last = self.log, self.last
         if log is not None:
             log.drop_unflushed()
-            log.tags({"ganarena.status": "diverged", "ganarena.reason": str(e)[:500]})
-        if lead:  # a diverged trial scores the worst value, so searchers move away
-            last[primary] = -1e9 if mode == "max" else 1e9
+            log.tags({runs.STATUS: runs.DIVERGED, runs.REASON: str(e)[:500]})
+        if self.lead:
+            last[self.primary] = -1e9 if self.mode == "max" else 1e9
         last.update({"diverged": 1.0})
-        session.report({**last, "diverged": 1.0, "step": trainer.step}, None)
+        self.session.report({**last, "diverged": 1.0, "step": self.trainer.step}, None)
         if log is not None:
             log.end("FAILED")
         return last
-    if log is not None:
-        if job.log_model:
-            log.model(trainer.G_ema if trainer.G_ema is not None else trainer.G)
-        log.tags({"ganarena.status": "completed"})
-        log.end("FINISHED")
-    return last
+
+    def finish(self) -> dict[str, float]:
+        log = self.log
+        if log is not None:
+            if self.job.log_model:
+                tr = self.trainer
+                log.model(tr.G_ema if tr.G_ema is not None else tr.G)
+            log.tags({runs.STATUS: runs.COMPLETED})
+            log.end("FINISHED")
+        return self.last
+
+
+def run(job: Job, session: Any) -> dict[str, float]:
+    """Train per ``job`` inside ``session``; returns the last reported metrics (rank 0's)."""
+    recipe = Recipe(job, session)
+    recipe.setup()
+    return recipe.train()

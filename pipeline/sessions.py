@@ -53,7 +53,7 @@ class LocalSession:
     """One plain process: checkpoints kept in ``ckpt_dir`` (if given), reports kept in memory."""
 
     rank, world = 0, 1
-    flush_before_report = True  # see pipeline.runner.run's report()
+    flush_before_report = True  # see pipeline.runner.Recipe.report
 
     def __init__(self, ckpt_dir: str | Path | None = None, device: str = "cpu"):
         self.ckpt_dir = Path(ckpt_dir) if ckpt_dir else None

@@ -227,6 +227,7 @@ def test_sample_and_evaluate_the_run(one_worker, tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "modes_hq" in out and "protocol" in out and "n_fake" in out and "500" in out
     assert "8 mode centres" in out  # the reference the numbers depend on
+    assert "eval_split: test split" in out  # and the real data they compare with (eval.reference: auto)
 
     # a checkpoint file works as a source too, and gives the numbers of the run id
     ck = tmp_path / "best.pt"

@@ -78,6 +78,9 @@ def test_tasks_write_their_formats_and_refuse_the_others(tmp_path: Path) -> None
     with pytest.raises(GanConfigError, match=r"\.png files are not written for text samples.*\.txt, \.npy"):
         text.write(ids, tmp_path / "t.png", lambda: None)
     assert (task_of("toy").default_samples, task_of("image").default_samples, text.default_samples) == (2500, 64, 50)
+    oracle = build_dataset(_text_cfg().data, seed=0)  # decodes its ids as numbers
+    assert (task.log_format(toy), task_of("image").log_format(None), text.log_format(oracle)) == (".png", ".png", ".txt")
+    assert text.log_format(object()) is None  # text that cannot be decoded (e.g. Parquet shards): nothing logged
 
 
 def _folder(root: Path, splits: bool) -> Path:
@@ -117,9 +120,9 @@ def test_the_evaluation_reference_is_the_test_split_or_says_why_not(tmp_path: Pa
         reference_dataset(digits, "val", seed=1)
 
     toy = from_dict(GanConfig, {"data": {"name": "ring8", "n_samples": 200}, "eval": {"samples": 100}})
-    assert run_evaluator(toy).protocol["reference"] == "test split"
+    assert run_evaluator(toy).protocol["eval_split"] == "test split"
     toy.eval.reference = "train"
-    assert run_evaluator(toy).protocol["reference"] == "training set (eval.reference: train)"
+    assert run_evaluator(toy).protocol["eval_split"] == "training set (eval.reference: train)"
 
 
 def test_only_a_config_error_means_no_test_split(monkeypatch) -> None:

@@ -39,11 +39,11 @@ def make_evaluator(reference: GanDataset, n_fake: int | None = None, seed: int =
 
 def run_evaluator(cfg: GanConfig, n_fake: int | None = None, feature_weights: str | None = None) -> Evaluator:
     """The evaluator of a run: ``cfg.eval``'s reference data, sample count and feature network (``n_fake``
-    and ``feature_weights`` override the last two). ``protocol["reference"]`` says which real data it
+    and ``feature_weights`` override the last two). ``protocol["eval_split"]`` says which real data it
     compares with and, when ``eval.reference: auto`` fell back to the training set, why."""
     ref, used, why = reference_dataset(cfg.data, cfg.eval.reference, seed=cfg.seed + 1)
     ev = make_evaluator(ref, n_fake or cfg.eval.samples, cfg.seed, feature_weights or cfg.eval.feature_weights)
-    ev.protocol["reference"] = "test split" if used == "test" else \
+    ev.protocol["eval_split"] = "test split" if used == "test" else \
         f"training set (eval.reference: {cfg.eval.reference}{'; ' + why if why else ''})"
     return ev
 

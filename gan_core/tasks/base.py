@@ -62,6 +62,10 @@ class Task:
 
     # ---------------------------------------------------------------- writing samples
 
+    def log_format(self, ds: Any) -> str | None:
+        """The suffix each evaluation's samples of ``ds`` are logged in; None when nothing readable can be."""
+        return self.logged_format
+
     def refuse(self, suffix: str) -> GanConfigError:
         return GanConfigError("--out", f"{suffix} files are not written for {self.kind} samples", list(self.formats))
 

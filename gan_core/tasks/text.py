@@ -35,6 +35,11 @@ class TextTask(Task):
         if trainer.cfg.train.mle_pretrain_steps > 0:
             pretrain_trainer(trainer, ds.ids, trainer.cfg.train.mle_pretrain_steps)
 
+    def log_format(self, ds) -> str | None:
+        """Token ids of a dataset that cannot decode them (e.g. read from Parquet shards) have no readable
+        form: nothing is logged."""
+        return self.logged_format if getattr(ds, "decode", None) is not None else None
+
     def as_array(self, fake: torch.Tensor):
         return (fake.argmax(-1) if fake.is_floating_point() else fake).numpy()
 
