@@ -10,6 +10,7 @@ worst score for the searcher, never chosen for seed re-runs) is exercised by a r
 from __future__ import annotations
 
 import re
+import warnings
 
 NAME = re.compile(r".*-nan(\d+)-search")  # the Tune experiment of a sweep's search phase is <sweep>-search
 
@@ -24,10 +25,35 @@ def forced_trial(experiment: str, trial_dir: str, trial_id: str) -> bool:
 
 
 def install() -> None:
-    """Make ``gan_core.losses.get`` hand a NaN discriminator loss to the forced trial (see module doc)."""
-    import dataclasses
+    """Patch ``gan_core.losses.get`` (see module doc) when a worker first imports it: a worker that never
+    trains (Ray's controllers, Tune's driver-side actors) does not pay for importing torch here."""
+    import importlib.abc
+    import importlib.util
+    import sys
 
-    from gan_core import losses
+    class PatchOnImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name != "gan_core.losses":
+                return None
+            sys.meta_path.remove(self)  # one shot; and the real finders locate the module
+            spec = importlib.util.find_spec(name)
+            run = spec.loader.exec_module
+
+            def exec_module(module) -> None:
+                run(module)
+                _patch(module)
+
+            spec.loader.exec_module = exec_module
+            return spec
+
+    if "gan_core.losses" in sys.modules:
+        _patch(sys.modules["gan_core.losses"])
+    else:
+        sys.meta_path.insert(0, PatchOnImport())
+
+
+def _patch(losses) -> None:
+    import dataclasses
 
     real_get = losses.get
 
@@ -36,8 +62,11 @@ def install() -> None:
         try:
             from ray import tune
 
-            ctx = tune.get_context()
-            forced = forced_trial(ctx.get_experiment_name(), ctx.get_trial_dir(), ctx.get_trial_id())
+            with warnings.catch_warnings():  # outside a Tune trial (a Train worker) the getters warn
+                warnings.simplefilter("ignore")
+                ctx = tune.get_context()
+                forced = forced_trial(ctx.get_experiment_name() or "", ctx.get_trial_dir() or "",
+                                      ctx.get_trial_id() or "")
         except Exception:  # noqa: BLE001 - not inside a Tune trial
             forced = False
         if not forced:
