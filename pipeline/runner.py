@@ -23,7 +23,7 @@ from gan_core.config import GanConfig, flatten, from_dict, to_dict
 from gan_core.data import build_dataset
 from gan_core.loop import DivergedError, fit
 from gan_core.noise import ShardedNoise
-from gan_core.tasks import run_evaluator, task_of
+from gan_core.tasks import TEST_SPLIT, run_evaluator, task_of
 from pipeline import runs
 from pipeline.artifacts import save_samples
 from pipeline.tracking import RunLogger, git_commit
@@ -162,7 +162,7 @@ class Recipe:
         cfg, log = self.cfg, self.log
         if self.evaluator is None:
             self.evaluator = run_evaluator(cfg)
-            if self.evaluator.protocol["eval_split"] != "test split" and not self.job.quiet:
+            if self.evaluator.protocol["eval_split"] != TEST_SPLIT and not self.job.quiet:
                 print(f"[ganarena] evaluating against the {self.evaluator.protocol['eval_split']}", flush=True)
             if log is not None:
                 log.tags({f"protocol.{k}": v for k, v in self.evaluator.protocol.items()})

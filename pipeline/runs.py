@@ -86,10 +86,10 @@ def newest(c: Any, experiments: list[str], filters: list[str]) -> Any | None:
     return None
 
 
-def find_run(uri: str, experiment_id: str, name: str, role: str | None = None) -> Any | None:
+def find_run(c: Any, experiment_id: str, name: str, role: str | None = None) -> Any | None:
     """The newest run named ``name`` in the experiment (with ``role``: only a sweep's parent or child)."""
     extra = f" and {tag_is(ROLE, role)}" if role else ""
-    return newest(client(uri), [experiment_id], [f + extra for f in name_filters(name)])
+    return newest(c, [experiment_id], [f + extra for f in name_filters(name)])
 
 
 def find_by_id_or_name(c: Any, source: str, role: str | None = None) -> Any | None:

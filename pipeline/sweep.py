@@ -63,7 +63,7 @@ def _trial(config: dict[str, Any]) -> None:
     label = label_of(params) + (f" seed {seed_index}" if seed_index is not None else "")
     trial_id = tune.get_context().get_trial_id()
     client = runs.client(ctx.uri)
-    existing = runs.find_run(ctx.uri, ctx.exp_id, runs.child_name(ctx.sweep, trial_id))
+    existing = runs.find_run(client, ctx.exp_id, runs.child_name(ctx.sweep, trial_id))
     if existing is not None:
         done = _recorded_result(client, existing, ctx.metric, ctx.mode, gan["train"]["steps"])
         if done is not None:  # finished before the driver died, but Tune's saved state lags: do not train again
@@ -151,7 +151,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     storage = storage_for(Placement(storage_path=storage_path), workdir, alive_nodes())
     exp_id = prepare_experiment(uri, name, workdir)
     client = runs.client(uri)
-    parent = runs.find_run(uri, exp_id, name, role="parent")
+    parent = runs.find_run(client, exp_id, name, role="parent")
     if parent is not None and not resume:
         raise GanConfigError("--name", f"sweep {name!r} already exists (MLflow run {parent.info.run_id})",
                              ["--resume to finish it", "another --name"])
@@ -263,8 +263,9 @@ def _parent_exists(uri: str, name: str) -> bool:
     """Whether sweep ``name`` has a parent run, without creating a database or an experiment on the way."""
     if database_missing(uri):
         return False
-    exp = runs.client(uri).get_experiment_by_name(name)
-    return exp is not None and runs.find_run(uri, exp.experiment_id, name, role="parent") is not None
+    client = runs.client(uri)
+    exp = client.get_experiment_by_name(name)
+    return exp is not None and runs.find_run(client, exp.experiment_id, name, role="parent") is not None
 
 
 def _run_config(name: str, storage: str, verbose: bool, closer: Any) -> Any:

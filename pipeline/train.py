@@ -169,7 +169,7 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     exp_id = prepare_experiment(uri, experiment, workdir)
 
     client = runs.client(uri)
-    existing = runs.find_run(uri, exp_id, name)
+    existing = runs.find_run(client, exp_id, name)
     if existing is not None and existing.info.status == "FINISHED":
         print(f"[ganarena] run {name!r} already finished (MLflow run {existing.info.run_id}); nothing to resume")
         return {"run_id": existing.info.run_id, "metrics": existing.data.metrics, "status": "FINISHED",

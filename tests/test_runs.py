@@ -26,8 +26,8 @@ def test_a_sweeps_child_runs_from_creation_to_their_final_status(mlflow_db) -> N
     uri, exp = mlflow_db
     c = runs.client(uri)
     parent = runs.create_parent(c, exp, "it's a sweep", "fd", "min")
-    assert runs.find_run(uri, exp, "it's a sweep", role="parent").info.run_id == parent
-    assert runs.find_run(uri, exp, "it's a sweep", role="child") is None
+    assert runs.find_run(c, exp, "it's a sweep", role="parent").info.run_id == parent
+    assert runs.find_run(c, exp, "it's a sweep", role="child") is None
     params = {"loss": "ns", "penalty": "r1", "penalty_weight": 1.0}
     ids = {t: runs.open_child(c, exp, parent, "it's a sweep", t, params, f"ns+r1 {t}", "ns+r1", None)
            for t in ("t1", "t2", "t3")}
@@ -35,7 +35,7 @@ def test_a_sweeps_child_runs_from_creation_to_their_final_status(mlflow_db) -> N
     kid = c.get_run(ids["t1"])
     assert kid.data.tags[runs.PARENT] == parent and kid.data.tags[runs.PHASE] == "search"
     assert c.get_run(seed).data.tags[runs.SEED_INDEX] == "0" and c.get_run(seed).data.tags[runs.PHASE] == "seed"
-    assert runs.find_run(uri, exp, runs.child_name("it's a sweep", "t2")).info.run_id == ids["t2"]
+    assert runs.find_run(c, exp, runs.child_name("it's a sweep", "t2")).info.run_id == ids["t2"]
     assert runs.child_by_trial(c, "t3").info.run_id == ids["t3"] and runs.child_by_trial(c, "t9") is None
 
     runs.close(c, runs.child_by_trial(c, "t1"), runs.COMPLETED)

@@ -21,6 +21,7 @@ from gan_core.tasks.text import TextTask
 from gan_core.tasks.toy import ToyTask
 
 TASKS: dict[str, Task] = {t.kind: t for t in (ToyTask(), ImageTask(), TextTask())}
+TEST_SPLIT = "test split"  # protocol["eval_split"] of an evaluator comparing with the test split
 
 
 def task_of(ds_or_kind: Any) -> Task:
@@ -43,7 +44,7 @@ def run_evaluator(cfg: GanConfig, n_fake: int | None = None, feature_weights: st
     compares with and, when ``eval.reference: auto`` fell back to the training set, why."""
     ref, used, why = reference_dataset(cfg.data, cfg.eval.reference, seed=cfg.seed + 1)
     ev = make_evaluator(ref, n_fake or cfg.eval.samples, cfg.seed, feature_weights or cfg.eval.feature_weights)
-    ev.protocol["eval_split"] = "test split" if used == "test" else \
+    ev.protocol["eval_split"] = TEST_SPLIT if used == "test" else \
         f"training set (eval.reference: {cfg.eval.reference}{'; ' + why if why else ''})"
     return ev
 
@@ -61,4 +62,4 @@ def preflight(ds: Any, cfg: GanConfig) -> None:
     task_of(ds).preflight(ds, cfg.eval.feature_weights)
 
 
-__all__ = ["TASKS", "Task", "make_evaluator", "preflight", "primary_metric", "run_evaluator", "task_of"]
+__all__ = ["TASKS", "TEST_SPLIT", "Task", "make_evaluator", "preflight", "primary_metric", "run_evaluator", "task_of"]
