@@ -22,6 +22,7 @@ from gan_core.build import build_trainer
 from gan_core.checkpoint import checkpoint_config, load_checkpoint, restore
 from gan_core.config import GanConfig
 from gan_core.errors import GanConfigError
+from gan_core.memory import check_count
 from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
 from gan_core.tasks import TASKS, run_evaluator, task_of
@@ -113,12 +114,7 @@ def _check_n(n: int | None, minimum: int = 1) -> None:
 
 def _check_fits(n: int, spec: DataSpec) -> None:
     """``n`` float32 samples of ``spec`` must fit in a quarter of this machine's memory."""
-    per = 4 * math.prod(spec.shape)
-    budget = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    if n * per > budget:
-        raise GanConfigError("--n", f"{n:,} samples of shape {tuple(spec.shape)} need {n * per / 2**30:,.1f} GiB, "
-                             f"more than a quarter of this machine's {4 * budget / 2**30:.0f} GiB",
-                             f"1..{budget // per:,}")
+    check_count("--n", n, 4 * math.prod(spec.shape), f"samples of shape {tuple(spec.shape)}")
 
 
 # ----------------------------------------------------------------------------- writing atomically

@@ -18,6 +18,7 @@ from gan_core.build import build_models
 from gan_core.config import GanConfig, flatten, to_dict
 from gan_core.data import build_dataset, check_shape
 from gan_core.errors import GanConfigError
+from gan_core.memory import check_count, machine_bytes
 from pipeline import runs
 from pipeline.names import name_key
 from pipeline.runner import Job
@@ -53,6 +54,7 @@ def check_config(cfg: GanConfig) -> Any:
 
     spec = DataSpec(ds.shape, ds.num_classes, ds.kind)
     check_fits(cfg, spec)
+    check_count("eval.samples", cfg.eval.samples, 4 * math.prod(spec.shape), f"samples of shape {tuple(spec.shape)}")
     build_models(cfg, spec)  # no optimizers: they import torch._dynamo (~1 s)
     from gan_core.tasks import preflight
 
@@ -69,7 +71,7 @@ def check_fits(cfg: GanConfig, spec: Any) -> None:
     from gan_core.build import training_memory
 
     need = training_memory(cfg, spec)
-    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    have = machine_bytes()
     if sum(need.values()) > have:
         big = max(need, key=need.get)
         if need[big] >= 2**63:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from gan_core.config import DataConfig
 from gan_core.data.base import GanDataset, TensorGanDataset, decode_raw
 from gan_core.errors import GanConfigError, unknown_name
+from gan_core.memory import check_count
 
 Builder = Callable[[DataConfig, int], GanDataset]
 DATASETS: dict[str, Builder] = {}
@@ -86,12 +87,28 @@ def check_shape(cfg: DataConfig, name: str, kind: str, shape: tuple[int, ...]) -
                              f"{shape[1]}x{shape[2]} images", ["null", shape[1]])
 
 
+# Bytes one sample of a dataset sampled from the config (not read from files) takes while it is built:
+# toy points (mode ids, float64 draws, float32 result); oracle text (int64 ids of both splits, kept twice).
+SAMPLED_BYTES = {"ring8": lambda c: 48, "grid25": lambda c: 48,
+                 "oracle": lambda c: 32 * c.seq_len, "oracle-npz": lambda c: 32 * c.seq_len}
+ORACLE_DIM = 32  # the random oracle's embedding and hidden size (SeqGAN)
+
+
+def check_sizes(cfg: DataConfig) -> None:
+    """Sizes in the config that cannot be built in this machine's memory are refused before any allocation."""
+    if cfg.name in SAMPLED_BYTES:
+        check_count("data.n_samples", cfg.n_samples, SAMPLED_BYTES[cfg.name](cfg), f"{cfg.name} samples")
+    if cfg.name == "oracle":  # its weights and one sampling batch of logits: (2·dim + 5000) floats per word
+        check_count("data.vocab_size", cfg.vocab_size, 4 * (2 * ORACLE_DIM + 5000), "oracle vocabulary words")
+
+
 def build_dataset(cfg: DataConfig, seed: int = 0) -> GanDataset:
     """Build the dataset ``cfg.name`` for ``cfg.split``; toy data are sampled with ``seed``."""
     if cfg.name not in DATASETS:
         raise unknown_name("data.name", cfg.name, DATASETS)
     if cfg.split not in ("train", "test"):
         raise GanConfigError("data.split", f"got {cfg.split!r}", ["train", "test"])
+    check_sizes(cfg)
     ds = DATASETS[cfg.name](cfg, seed)
     check_shape(cfg, ds.name, ds.kind, tuple(ds.shape))
     if cfg.conditional and ds.num_classes == 0:
