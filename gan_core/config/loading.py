@@ -210,11 +210,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
                              "a UTF-8 (or ASCII) YAML file") from None
     try:
         data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.reader.ReaderError as e:  # a control character YAML does not allow
+        raise GanConfigError(str(path), f"character #x{e.character:04x} at offset {e.position} is not allowed in "
+                             "YAML", "printable text, tabs and newlines") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         kind = "syntax error" if isinstance(e, yaml.scanner.ScannerError | yaml.parser.ParserError) else "error"
-        raise GanConfigError(str(path), f"YAML {kind}{where}: {getattr(e, 'problem', None) or e}") from None
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())  # one line, whatever the parser said
+        raise GanConfigError(str(path), f"YAML {kind}{where}: {problem}") from None
     except RecursionError:
         raise GanConfigError(str(path), "YAML nested too deeply", "a config a few levels deep") from None
     if data is None:

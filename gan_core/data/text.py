@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from gan_core.config import DataConfig
 from gan_core.data.base import GanDataset
 from gan_core.errors import GanConfigError
+from gan_core.memory import check_count
 
 ORACLE_SEED = 88  # SeqGAN's seed; the oracle and its samples are fixed so every training seed sees one task
 GATES = ("i", "f", "og", "c")
@@ -53,8 +54,12 @@ class LSTMOracle:
         p = Path(path)
         if not p.is_file():
             raise GanConfigError("data.root", f"oracle weights file {str(path)!r} not found")
-        with np.load(p, allow_pickle=False) as f:
-            arrays = {k: np.asarray(f[k]) for k in f.files}
+        try:
+            with np.load(p, allow_pickle=False) as f:
+                arrays = {k: np.asarray(f[k]) for k in f.files}
+        except Exception as e:  # noqa: BLE001 - a damaged zip/npy raises many types (BadZipFile, EOFError, ...)
+            raise GanConfigError(str(path), f"not a readable .npz file ({type(e).__name__})",
+                                 "an oracle weights .npz of numeric arrays (np.savez)") from None
         emb = arrays.get("embedding")
         if emb is None or emb.ndim != 2:
             got = "missing" if emb is None else f"shape {emb.shape}"
@@ -211,10 +216,17 @@ def load_corpus(path: str | Path, level: str = "word", vocab_size: int = 5000, s
     p = Path(path)
     if not p.is_file():
         raise GanConfigError("data.root", f"corpus file {str(path)!r} not found")
-    lines = [s.strip() for s in p.read_text(encoding="utf-8").splitlines()]
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise GanConfigError(str(path), f"not UTF-8 text: byte 0x{raw[e.start]:02x} at offset {e.start}",
+                             "a UTF-8 text file, one sentence per line") from None
+    lines = [s.strip() for s in text.splitlines()]
     lines = [s for s in lines if s]
     if not lines:
         raise GanConfigError("data.root", f"corpus {str(path)!r} has no non-empty lines")
+    check_count("data.seq_len", len(lines) * seq_len, 16, "token ids (lines x seq_len, both splits)")
     toks = [s.split() if level == "word" else list(s) for s in lines]
     train_idx, test_idx = split_lines(len(toks))
     if split == "test" and len(test_idx) == 0:
