@@ -34,9 +34,41 @@ def resolve_tracking_uri(uri: str | None, workdir: Path) -> str:
         check_database(Path(uri[len("sqlite:///"):]))
         return uri
     if uri.startswith(("http://", "https://", "postgresql", "mysql")):
+        check_server(uri)
         return uri
     raise GanConfigError("--tracking-uri", f"unsupported MLflow URI {uri!r}",
                          ["sqlite:///ABS/PATH.db", "http://HOST:PORT", "postgresql://..."])
+
+
+PROBE_TIMEOUT_S = 5.0
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}  # MLflow's: 7 and 120
+
+
+def check_server(uri: str) -> None:
+    """A tracking server or database must answer before anything else: one TCP connect, at most 5 s.
+
+    MLflow's own client retries an unreachable server for minutes (7 retries with backoff, 120 s per
+    request); every command caps that (``HTTP_LIMITS``, unless the user set them) and probes first, so
+    a wrong or dead ``--tracking-uri`` is one line within seconds for train, sweep, report, sample and evaluate.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    for key, value in HTTP_LIMITS.items():
+        os.environ.setdefault(key, value)
+    parts = urlsplit(uri)
+    default = {"http": 80, "https": 443, "mysql": 3306}.get(parts.scheme.split("+")[0], 5432)
+    try:
+        host, port = parts.hostname, parts.port or default
+    except ValueError as e:  # a port that is not a number
+        raise GanConfigError("--tracking-uri", f"{uri!r}: {e}", ["http://HOST:PORT"]) from None
+    if not host:
+        return  # e.g. a database reached through a local socket: MLflow's own error says more
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        raise GanConfigError("--tracking-uri", f"cannot reach MLflow at {uri} ({e.strerror or type(e).__name__} "
+                             f"at {host}:{port})") from None
 
 
 def check_database(db: Path) -> None:
@@ -82,8 +114,6 @@ def prepare_experiment(uri: str, experiment: str, workdir: Path) -> str:
             raise GanConfigError("--workdir", f"{db.parent} is not writable")
         if not db.exists():
             new_database(db)
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     # no mlflow.set_tracking_uri here: it also sets $MLFLOW_TRACKING_URI, which would send the
     # next in-process run with another --workdir to this database
     client = MlflowClient(uri)
