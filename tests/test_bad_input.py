@@ -9,6 +9,7 @@ instance (``ray_local``). Two cases run as real subprocesses to prove the proces
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -256,6 +257,16 @@ SAMPLE_CASES = {
     "evaluate --n beyond memory": (["evaluate", "{a}/good.pt", "--n", "1000000000000"], "--n", "allowed: 1.."),
     "--n 0": (["sample", "{a}/good.pt", "--out", "{t}/s.npy", "--n", "0"], "--n", ">= 1"),
     "report of a sweep where nothing ran": (["report", "ghost"], "sweep", "--workdir/--tracking-uri"),
+    # MLflow's client alone would retry a dead server for minutes: each command probes it first
+    "sample from an unreachable --tracking-uri": (["sample", "some-run", "--out", "{t}/s.npy", "--tracking-uri",
+                                                  "http://127.0.0.1:1"], "--tracking-uri",
+                                                 "cannot reach MLflow at http://127.0.0.1:1"),
+    "evaluate on an unreachable --tracking-uri": (["evaluate", "some-run", "--tracking-uri", "http://127.0.0.1:1"],
+                                                  "--tracking-uri", "Connection refused at 127.0.0.1:1"),
+    "report from an unreachable --tracking-uri": (["report", "some-sweep", "--tracking-uri", "http://127.0.0.1:1"],
+                                                  "--tracking-uri", "cannot reach MLflow"),
+    "a --tracking-uri with a port that is not a number": (["report", "s", "--tracking-uri", "http://h:port"],
+                                                          "--tracking-uri", "http://HOST:PORT"),
 }
 
 
@@ -266,7 +277,9 @@ def test_sample_and_evaluate_refuse_and_write_nothing(case, assets, tmp_path, ca
     before = sorted(assets.rglob("*"))
     workdir = tmp_path / "w"
     argv = [a.replace("{a}", str(assets)).replace("{t}", str(tmp_path)) for a in argv]
+    t0 = time.monotonic()
     rc, err = _run(argv + ["--workdir", str(workdir)], capsys)
+    assert time.monotonic() - t0 < 20  # nothing here may wait on a server or retry
     _assert_one_line(rc, err, argv[0], field, allowed)
     assert list(tmp_path.iterdir()) == []  # no output, no temp file, no MLflow database
     assert sorted(assets.rglob("*")) == before
@@ -440,3 +453,53 @@ def test_ctrl_c_ends_the_run_killed_not_running(ray_local, tmp_path, capsys, mon
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert [r.info.status for r in runs] == ["KILLED"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_real_ctrl_c_ends_the_run_killed_with_its_checkpoint(tmp_path) -> None:
+    """SIGINT to the whole process group of a training `ganarena train` (what Ctrl-C in a terminal does):
+    exit 130 with the one line "interrupted", the MLflow run KILLED (not RUNNING), its checkpoints kept for a
+    rerun of the name to resume (test_ctrl_c_ends_the_run_killed_not_running covers the rerun's lookup),
+    and nothing left running. Its own Ray instance, in a real process."""
+    import os
+    import signal
+    import sqlite3
+
+    workdir = tmp_path / "w"
+    argv = [sys.executable, "-m", "pipeline.cli", "train", TOY, "--workdir", str(workdir), "--name", "ctrl-c",
+            "--set", "train.steps=1000000", "--set", "train.ckpt_every=20", "--set", "eval.every=20",
+            "--set", "eval.samples=200", "--set", "train.log_every=20"]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={k: v for k, v in os.environ.items()
+                                                         if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")})
+    try:
+        db = workdir / "mlflow.db"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:  # until a checkpoint's metrics are logged
+            if db.is_file():
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                try:
+                    logged = con.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
+                except sqlite3.Error:
+                    logged = 0
+                finally:
+                    con.close()
+                if logged:
+                    break
+            time.sleep(1)
+        assert proc.poll() is None, proc.communicate()
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (proc.returncode, err[-3000:])
+    assert err.strip().splitlines()[-1] == "interrupted", err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    con = sqlite3.connect(f"file:{workdir / 'mlflow.db'}?mode=ro", uri=True)
+    try:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("KILLED",)]
+    finally:
+        con.close()
+    assert list((workdir / "ray").rglob("checkpoint_*")), "no checkpoint to resume from"
