@@ -17,12 +17,13 @@ def test_image_generators_and_discriminators(size: int, channels: int, classes: 
     spec = DataSpec((channels, size, size), classes, "image")
     n = 3
     y = torch.tensor([0, 3, 9]) if classes else None
-    for g_arch in ("mlp", "dcgan", "resnet"):
+    for g_arch in ("mlp", "dcgan", "infogan", "resnet"):
         G = build_generator(GeneratorConfig(arch=g_arch, z_dim=16, width=8, depth=2), spec)
         x = G(torch.randn(n, G.noise_dim), y)
         assert x.shape == (n, channels, size, size), g_arch
         assert x.abs().max() <= 1.0  # tanh output for images
-    for d_arch, cond in itertools.product(("mlp", "dcgan", "resnet", "patchgan"), ("projection", "concat")):
+    for d_arch, cond in itertools.product(("mlp", "dcgan", "infogan", "resnet", "patchgan"),
+                                          ("projection", "concat")):
         D = build_discriminator(DiscriminatorConfig(arch=d_arch, width=8, depth=2, conditioning=cond,
                                                     spectral_norm=d_arch == "dcgan"), spec)
         out = D(x, y)
@@ -89,3 +90,20 @@ def test_unknown_arch_lists_names() -> None:
         build_generator(GeneratorConfig(arch="stylegan"), DataSpec((2,), 0, "toy"))
     with pytest.raises(GanConfigError, match="discriminator.arch.*patchgan"):
         build_discriminator(DiscriminatorConfig(arch="unet"), DataSpec((2,), 0, "toy"))
+
+
+def test_infogan_nets_are_dcgan_plus_one_fc_hidden_layer() -> None:
+    """Chen et al. 2016's MNIST nets: G's z -> FC 1024 -> BN -> ReLU -> FC 7x7x128; D's conv features -> FC 1024."""
+    from gan_core.models.infogan import HIDDEN
+
+    spec = DataSpec((1, 28, 28), 0, "image")
+    G = build_generator(GeneratorConfig(arch="infogan", z_dim=62, width=64), spec).net
+    D = build_discriminator(DiscriminatorConfig(arch="infogan", width=64), spec)
+    assert [type(m).__name__ for m in G.fc] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert (G.fc[0].in_features, G.fc[0].out_features, G.fc[3].out_features) == (62, HIDDEN, 128 * 7 * 7)
+    assert [(c.in_channels, c.out_channels) for c in G.ups] == [(128, 64), (64, 1)]
+    assert [(m.in_features, m.out_features) for m in D.head if isinstance(m, torch.nn.Linear)] == \
+        [(128 * 7 * 7, HIDDEN), (HIDDEN, 1)]
+    dc = build_generator(GeneratorConfig(arch="dcgan", z_dim=62, width=64), spec).net
+    extra = sum(p.numel() for p in G.parameters()) - sum(p.numel() for p in dc.parameters())
+    assert extra == 62 * HIDDEN + HIDDEN + 2 * HIDDEN + HIDDEN * 128 * 49 - 62 * 128 * 49  # the FC layer, BN

@@ -35,7 +35,7 @@ class DataConfig:
 class GeneratorConfig:
     """Generator architecture; ``prior`` = 'mixture' learns P(z) (DeLiGAN) in front of any net."""
 
-    arch: str = "mlp"  # mlp | dcgan | resnet | lstm-gumbel | conv1d-softmax
+    arch: str = "mlp"  # mlp | dcgan | infogan | resnet | lstm-gumbel | conv1d-softmax
     z_dim: int = 64
     width: int = 128  # hidden units (mlp, lstm) or base channels (conv)
     depth: int = 3  # hidden layers (mlp)
@@ -48,7 +48,7 @@ class GeneratorConfig:
 class DiscriminatorConfig:
     """Discriminator architecture; ``conditioning`` is used only when data.conditional is true."""
 
-    arch: str = "mlp"  # mlp | dcgan | resnet | patchgan | text-cnn | conv1d
+    arch: str = "mlp"  # mlp | dcgan | infogan | resnet | patchgan | text-cnn | conv1d
     width: int = 128
     depth: int = 3  # hidden layers (mlp) or downsampling layers (patchgan)
     spectral_norm: bool = False

@@ -14,6 +14,7 @@ from torch import nn
 from gan_core.config import DiscriminatorConfig, GeneratorConfig
 from gan_core.errors import GanConfigError, unknown_name
 from gan_core.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_core.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from gan_core.models.mlp import MLPDiscriminator, MLPGenerator
 from gan_core.models.patchgan import PatchDiscriminator
 from gan_core.models.prior import GaussianPrior, Generator, MixturePrior
@@ -59,6 +60,7 @@ GENERATORS: dict[str, GenBuilder] = {
     "mlp": lambda c, s: MLPGenerator(c.z_dim, s.shape, c.width, c.depth, s.num_classes, c.embed_dim,
                                      tanh=s.kind == "image"),
     "dcgan": lambda c, s: DCGANGenerator(c.z_dim, _image_shape(s, "generator.arch"), c.width, s.num_classes),
+    "infogan": lambda c, s: InfoGANGenerator(c.z_dim, _image_shape(s, "generator.arch"), c.width, s.num_classes),
     "resnet": lambda c, s: ResNetGenerator(c.z_dim, _image_shape(s, "generator.arch"), c.width, s.num_classes),
     # text: hidden = width; conv1d-softmax residual blocks = depth
     "lstm-gumbel": lambda c, s: GumbelLSTMGenerator(_text_shape(s, "generator.arch")[1], s.shape[0],
@@ -72,6 +74,8 @@ DISCRIMINATORS: dict[str, DiscBuilder] = {
                                          c.embed_dim, c.norm),
     "dcgan": lambda c, s: DCGANDiscriminator(_image_shape(s, "discriminator.arch"), c.width, s.num_classes,
                                              c.conditioning, c.embed_dim, c.norm),
+    "infogan": lambda c, s: InfoGANDiscriminator(_image_shape(s, "discriminator.arch"), c.width, s.num_classes,
+                                                 c.conditioning, c.embed_dim, c.norm),
     "resnet": lambda c, s: ResNetDiscriminator(_image_shape(s, "discriminator.arch"), c.width, s.num_classes,
                                                c.conditioning, c.embed_dim),
     "patchgan": lambda c, s: PatchDiscriminator(_image_shape(s, "discriminator.arch"), c.width, c.depth,
