@@ -7,6 +7,7 @@ run id to the workers. A rerun with the same name resumes the same Ray run and t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -185,7 +186,7 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
         run_id = client.create_run(exp_id, run_name=name, tags=runs.name_tags(name)).info.run_id
 
     import ray.train
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchConfig
 
     parquet_meta, datasets = None, None
     if cfg.data.name == "parquet":
@@ -193,7 +194,7 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
         datasets = {"train": parquet_input(cfg.data.root, resources.get("object_store_memory", 0.0))}
     job = Job(gan=to_dict(cfg), name=name, tracking_uri=uri, run_id=run_id, parquet_meta=parquet_meta,
               log_model=log_model, threads=threads, tags={runs.KIND: "train"}, quiet_ray=not verbose)
-    trainer = TorchTrainer(
+    trainer = _interruptible_trainer()(
         _worker_loop,
         train_loop_config={"job": dataclasses.asdict(job)},
         torch_config=TorchConfig(backend="nccl" if placement.gpus_per_worker > 0 else "gloo"),
@@ -210,9 +211,9 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     )
     try:
         result = trainer.fit()
-    except KeyboardInterrupt:  # Ctrl-C: the run ends KILLED (not RUNNING); a rerun of the name resumes it
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C: the run ends KILLED (not RUNNING); a rerun resumes it
         runs.end_if_running(client, run_id, "KILLED")
-        raise
+        raise KeyboardInterrupt from None
     except Exception as e:
         runs.end_if_running(client, run_id, "FAILED")
         from pipeline.rayctl import user_error
@@ -225,6 +226,30 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     status = client.get_run(run_id).info.status
     return {"run_id": run_id, "metrics": dict(result.metrics or {}), "status": status, "tracking_uri": uri,
             "checkpoint": result.checkpoint.path if result.checkpoint else None}
+
+
+def _interruptible_trainer() -> type:
+    """TorchTrainer whose Ctrl-C raises KeyboardInterrupt in the driver after asking the run to stop.
+
+    Ray Train's own SIGINT handler aborts the controller and then lets ``fit`` return or calls
+    ``sys.exit(0)`` when Ray's processes went down with the same Ctrl-C (they share the terminal's
+    process group): the process then exited 1 with its MLflow run left RUNNING. Here the abort is only
+    requested, and the interrupt reaches ``train``, which ends the run KILLED (exit 130, "interrupted").
+    """
+    import signal
+
+    from ray.train.torch import TorchTrainer
+
+    class InterruptibleTrainer(TorchTrainer):
+        def _register_sigint_handler(self, controller) -> None:  # Ray Train 2.60's hook, main thread only
+            def on_sigint(signum, frame):
+                with contextlib.suppress(Exception):  # Ray may already be going down with the same Ctrl-C
+                    controller.abort.remote()
+                raise KeyboardInterrupt
+
+            signal.signal(signal.SIGINT, on_sigint)
+
+    return InterruptibleTrainer
 
 
 MATERIALIZE_SHARE = 0.2  # of the object store: Parquet data up to this size is read once, not once per epoch
