@@ -491,6 +491,15 @@ def test_a_real_ctrl_c_ends_the_run_killed_with_its_checkpoint(tmp_path) -> None
         assert proc.poll() is None, proc.communicate()
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
+        gone = time.monotonic() + 30  # Ray's own processes (same process group) stop with it
+        while time.monotonic() < gone:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("processes of the interrupted run are still running 30 s after it exited")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
