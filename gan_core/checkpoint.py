@@ -83,12 +83,13 @@ def checkpoint_config(payload: dict[str, Any]) -> tuple[GanConfig, DataSpec]:
     return cfg, DataSpec(shape, classes, s["kind"])
 
 
-def restore(trainer: GANTrainer, payload: dict[str, Any], restore_rng: bool = True) -> int:
-    """Load a checkpoint into ``trainer``; returns the stream position. Shape mismatch -> GanConfigError."""
+def restore(trainer: GANTrainer, payload: dict[str, Any], restore_rng: bool = True, source: str = "checkpoint") -> int:
+    """Load a checkpoint into ``trainer``; returns the stream position. A state that does not fit (another
+    shape, or a damaged entry) -> GanConfigError naming ``source`` (the file, where the caller knows it)."""
     try:
         trainer.load_state_dict(payload["trainer"], restore_rng=restore_rng)
-    except (RuntimeError, KeyError, ValueError) as e:
-        first = str(e).strip().splitlines()[0][:200]
-        raise GanConfigError("checkpoint", f"does not fit this model ({first})",
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise GanConfigError(source, f"does not fit this model ({first})",
                              "a checkpoint of the same generator/discriminator config") from None
     return int(payload["stream_position"])

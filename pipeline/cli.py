@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import unicodedata
 from pathlib import Path
 
 
@@ -105,12 +106,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except GanConfigError as e:
-        print(f"ganarena {args.command}: error: {e}", file=sys.stderr)
+    except GanConfigError as e:  # one line, even when it quotes a damaged file's bytes
+        print(f"ganarena {args.command}: error: {printable(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, escapes, NUL) written as \\xNN: an error stays one line."""
+    return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in text)
 
 
 def _run_name(args: argparse.Namespace, exp) -> str:

@@ -96,7 +96,7 @@ def load_trainer(path: Path) -> tuple[GANTrainer, GanConfig, DataSpec, int]:
     payload = load_checkpoint(path)
     cfg, spec = checkpoint_config(payload)
     trainer = build_trainer(cfg, spec)
-    restore(trainer, payload, restore_rng=False)
+    restore(trainer, payload, restore_rng=False, source=str(path))
     return trainer, cfg, spec, trainer.step
 
 

@@ -95,6 +95,12 @@ def assets(tmp_path_factory) -> Path:
     odd_spec = torch.load(good, weights_only=True)
     odd_spec["spec"]["shape"] = [0, 2]
     torch.save(odd_spec, a / "odd_spec.pt")
+    damaged = torch.load(good, weights_only=True)
+    del damaged["trainer"]["scaler_d"]  # what a flipped byte in the file did (found by fuzzing)
+    torch.save(damaged, a / "damaged_state.pt")
+    newline_key = torch.load(good, weights_only=True)
+    newline_key["config"]["loss"]["lab\nel_smoothing"] = newline_key["config"]["loss"].pop("label_smoothing")
+    torch.save(newline_key, a / "newline_key.pt")
     import pickle
 
     (a / "pickle.pt").write_bytes(pickle.dumps({"format": "ganarena-checkpoint-v1"}))  # not a torch zip file
@@ -249,6 +255,10 @@ SAMPLE_CASES = {
                                                     "negative_width.pt: config generator.width", ">= 1"),
     "checkpoint with an empty data shape": (["sample", "{a}/odd_spec.pt", "--out", "{t}/s.npy"], "odd_spec.pt: spec",
                                             "positive ints"),
+    "checkpoint with a damaged optimiser state": (["sample", "{a}/damaged_state.pt", "--out", "{t}/s.npy"],
+                                                  "damaged_state.pt", "same generator/discriminator"),
+    "checkpoint config key with a newline": (["evaluate", "{a}/newline_key.pt"], "newline_key.pt: config loss.lab\\x0ael",
+                                             "label_smoothing"),
     "bare pickle stream": (["sample", "{a}/pickle.pt", "--out", "{t}/s.npy"], "pickle.pt", "weights_only=True"),
     "missing checkpoint": (["evaluate", "{t}/gone.pt"], "source", "checkpoint .pt file"),
     "unwritable --out": (["sample", "{a}/good.pt", "--out", "{a}/a_file/sub/s.npy"], "--out", "writable folder"),
