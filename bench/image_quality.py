@@ -163,7 +163,8 @@ def main() -> None:
         for var, (config, overrides) in variants.items():
             for seed in range(args.seeds):
                 if (ds, var, seed) not in done:
-                    grid = str(GRIDS / f"samples_{ds}.png") if var == "recipe" and seed == 0 else None
+                    name = f"samples_{ds}.png" if var == "recipe" else f"samples_{ds}-{var}.png"
+                    grid = str(GRIDS / name) if seed == 0 else None
                     jobs.append((ds, var, config, overrides, seed, minutes, N_EVAL[ds], grid))
     print(f"{len(jobs)} runs to do ({len(done)} already measured)", flush=True)
 

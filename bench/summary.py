@@ -74,9 +74,10 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
     if r := results.get("image_quality"):
         for ds, variants in r.get("summary", {}).items():
             target = r["target_ratio"][ds] * r["floor"][ds]
-            for var in ("recipe", "no-aug", "old"):
+            named = [v for v in ("recipe", "no-aug", "old") if v in variants]
+            for var in named + sorted(v for v in variants if v not in named):  # then the tried variants
                 e = variants.get(var)
-                if not e or "fd" not in e:
+                if not e or "fd" not in e or (var not in named and len(e["fd"]["values"]) < 3):
                     continue
                 fd = e["fd"]
                 out.append((f"Image FD {ds} {var} ({r['budget_cpu_min'][ds]:g} CPU-min)",
