@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from driver_only import RayWouldStart, install
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pipeline.rayctl
 from pipeline.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,16 +39,9 @@ class Originals(dict):
         return f"<originals: {', '.join(f'{k} {len(v):,} B' for k, v in self.items())}>"
 
 
-class RayWouldStart(Exception):
-    """The damaged input passed every driver-side check."""
-
-
 @pytest.fixture(autouse=True)
 def _no_ray(monkeypatch, no_ambient_tracking_uri):
-    def sentinel(*a, **k):
-        raise RayWouldStart
-
-    monkeypatch.setattr(pipeline.rayctl, "init_ray", sentinel)
+    install(monkeypatch)
 
 
 @pytest.fixture(scope="module")

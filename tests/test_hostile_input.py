@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from driver_only import RayWouldStart, install
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pipeline.rayctl
 from gan_core.config import GanConfig
 from pipeline.cli import main
 from pipeline.experiment import SweepConfig
@@ -113,16 +113,9 @@ def mutated(draw) -> tuple[str, dict, list[str]]:
     return kind, cfg, sets
 
 
-class RayWouldStart(Exception):
-    """The config passed every driver-side check: here Ray would be started or joined."""
-
-
 @pytest.fixture(autouse=True)
 def _no_ray(monkeypatch, no_ambient_tracking_uri):
-    def sentinel(*a, **k):
-        raise RayWouldStart
-
-    monkeypatch.setattr(pipeline.rayctl, "init_ray", sentinel)
+    install(monkeypatch)
 
 
 def _check(command: str, cfg: dict, sets: list[str], tmp: Path, capsys) -> None:
