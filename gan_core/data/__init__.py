@@ -91,15 +91,16 @@ def check_shape(cfg: DataConfig, name: str, kind: str, shape: tuple[int, ...]) -
 # toy points (mode ids, float64 draws, float32 result); oracle text (int64 ids of both splits, kept twice).
 SAMPLED_BYTES = {"ring8": lambda c: 48, "grid25": lambda c: 48,
                  "oracle": lambda c: 32 * c.seq_len, "oracle-npz": lambda c: 32 * c.seq_len}
-ORACLE_DIM = 32  # the random oracle's embedding and hidden size (SeqGAN)
 
 
 def check_sizes(cfg: DataConfig) -> None:
     """Sizes in the config that cannot be built in this machine's memory are refused before any allocation."""
     if cfg.name in SAMPLED_BYTES:
         check_count("data.n_samples", cfg.n_samples, SAMPLED_BYTES[cfg.name](cfg), f"{cfg.name} samples")
-    if cfg.name == "oracle":  # its weights and one sampling batch of logits: (2·dim + 5000) floats per word
-        check_count("data.vocab_size", cfg.vocab_size, 4 * (2 * ORACLE_DIM + 5000), "oracle vocabulary words")
+    if cfg.name == "oracle":  # its weights and one sampling batch of logits: (2·dim + batch) floats per word
+        from gan_core.data.text import ORACLE_DIM, SAMPLE_BATCH
+
+        check_count("data.vocab_size", cfg.vocab_size, 4 * (2 * ORACLE_DIM + SAMPLE_BATCH), "oracle vocabulary words")
 
 
 def build_dataset(cfg: DataConfig, seed: int = 0) -> GanDataset:

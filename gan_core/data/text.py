@@ -22,6 +22,8 @@ from gan_core.memory import check_count
 
 ORACLE_SEED = 88  # SeqGAN's seed; the oracle and its samples are fixed so every training seed sees one task
 GATES = ("i", "f", "og", "c")
+ORACLE_DIM = 32  # the random oracle's embedding and hidden size (SeqGAN)
+SAMPLE_BATCH = 5000  # sequences sampled (or scored) at once
 PAD, UNK = "<pad>", "<unk>"
 
 
@@ -43,7 +45,7 @@ class LSTMOracle:
         return s
 
     @classmethod
-    def random(cls, vocab: int, seq_len: int, dim: int = 32, seed: int = ORACLE_SEED) -> LSTMOracle:
+    def random(cls, vocab: int, seq_len: int, dim: int = ORACLE_DIM, seed: int = ORACLE_SEED) -> LSTMOracle:
         """An oracle with every weight drawn N(0, 1) from ``seed`` (SeqGAN's synthetic setting)."""
         g = torch.Generator().manual_seed(seed)
         return cls({k: torch.randn(s, generator=g) for k, s in cls.shapes(vocab, dim, dim).items()}, seq_len)
@@ -82,7 +84,7 @@ class LSTMOracle:
         return h @ p["Wout"] + p["bout"], h, c
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, batch: int = 5000) -> torch.Tensor:
+    def sample(self, n: int, seed: int = 0, batch: int = SAMPLE_BATCH) -> torch.Tensor:
         """``n`` sequences (n, seq_len) int64 sampled token by token from softmax(logits)."""
         g = torch.Generator().manual_seed(seed)
         out = []
@@ -99,7 +101,7 @@ class LSTMOracle:
         return torch.cat(out)
 
     @torch.no_grad()
-    def nll(self, ids: torch.Tensor, batch: int = 5000) -> torch.Tensor:
+    def nll(self, ids: torch.Tensor, batch: int = SAMPLE_BATCH) -> torch.Tensor:
         """Per-sequence mean per-token negative log-likelihood under the oracle: shape (n,)."""
         out = []
         for i in range(0, len(ids), batch):
