@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The system packages the test suite needs beyond .venv, installed when missing (called by `make test`).
-#   chromium   Debian's headless browser, driven by Playwright in tests/test_browser.py (no browser download)
+#   chromium               Debian's headless browser, driven by Playwright in tests/test_browser.py (no download)
+#   dataset-fashion-mnist  the full Fashion-MNIST (IDX files in /usr/share/datasets/fashion-mnist), the
+#                          default root of data.name=fashionmnist (configs/*fashion*.yaml, the loss study)
 # As root they are installed with apt-get; otherwise this stops at once with the command to run.
 set -euo pipefail
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+FASHION=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+[[ -f $FASHION ]] || missing+=(dataset-fashion-mnist)
 (( ${#missing[@]} )) || exit 0
 
 if [[ "$(id -u)" != 0 ]]; then
@@ -17,6 +21,5 @@ echo "[system_deps] installing ${missing[*]} (apt-get; a few minutes the first t
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq "${missing[@]}" >/dev/null
-for pkg in "${missing[@]}"; do
-  command -v "$pkg" >/dev/null 2>&1 || { echo "error: apt-get installed $pkg but it is not on PATH" >&2; exit 2; }
-done
+command -v chromium >/dev/null 2>&1 || { echo "error: apt-get installed chromium but it is not on PATH" >&2; exit 2; }
+[[ -f $FASHION ]] || { echo "error: apt-get installed dataset-fashion-mnist but $FASHION is missing" >&2; exit 2; }

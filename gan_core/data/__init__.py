@@ -1,7 +1,8 @@
 """Datasets by name: ``build_dataset(cfg.data, seed)`` -> GanDataset. Nothing is downloaded.
 
 Registry (``DATASETS``): toy mixtures ``ring8``, ``grid25``; shipped images ``digits``, ``mnist5k``;
-torchvision ``mnist``, ``fashionmnist``, ``cifar10``, ``celeba`` (local ``root``); ``imagefolder``
+IDX files ``mnist``, ``fashionmnist`` (Debian's package by default); torchvision ``cifar10``, ``celeba``
+(local ``root``); ``imagefolder``
 (``root``); ``parquet`` (``root``: shards written by ``write_shards``). Other packages add names with
 ``register_dataset`` (e.g. text corpora).
 """
@@ -54,8 +55,8 @@ DATASETS.update({
     "grid25": _toy("grid25"),
     "digits": _lazy("images", "load_digits_ds"),
     "mnist5k": _lazy("images", "load_mnist5k"),
-    "mnist": _lazy("images", "load_torchvision"),
-    "fashionmnist": _lazy("images", "load_torchvision"),
+    "mnist": _lazy("idx", "load_idx_dataset"),
+    "fashionmnist": _lazy("idx", "load_idx_dataset"),  # default root: Debian's dataset-fashion-mnist
     "cifar10": _lazy("images", "load_torchvision"),
     "celeba": _lazy("folders", "load_celeba"),
     "imagefolder": _lazy("folders", "load_imagefolder"),

