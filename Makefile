@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[pipeline,test]'
+	$(PY) -m pip install -q -e '.[pipeline,test,inception]'
 	@touch $@
 
 # System packages the tests need (chromium): apt-get as root, else stop at once with the command to run.
