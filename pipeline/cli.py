@@ -27,6 +27,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="feature network for image metrics (= --set eval.feature_weights=FILE): a CNN from "
                         "scripts/train_feature_net.py or an InceptionV3 weights file; needed for data without a "
                         "shipped one (your ImageFolder, CIFAR-10, ...)")
+    p.add_argument("--features", default=None, metavar="NAME",
+                   help="feature network by name (= --set eval.features=NAME): inception (the standard FID "
+                        "InceptionV3, extra ganarena[inception]) or a shipped domain's CNN")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             c.add_argument("--feature-weights", default=None, metavar="FILE",
                            help="feature network for image metrics (default: the run's eval.feature_weights)")
+            c.add_argument("--features", default=None, metavar="NAME",
+                           help="feature network by name: inception (standard FID) or a shipped domain's CNN")
 
     u = sub.add_parser("ui", help="MLflow UI on 127.0.0.1 for the project's tracking URI")
     u.add_argument("--host", default="127.0.0.1")
@@ -97,6 +102,7 @@ def _workdir(args: argparse.Namespace) -> Path:
 def _with_feature_weights(args: argparse.Namespace) -> list[str]:
     """The --set overrides, with --feature-weights as the override it stands for."""
     extra = [f"eval.feature_weights={args.feature_weights}"] if args.feature_weights else []
+    extra += [f"eval.features={args.features}"] if args.features else []
     return list(args.overrides) + extra
 
 
@@ -181,7 +187,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.inspect import evaluate_command
 
-    print(evaluate_command(args.source, args.n, args.which, _workdir(args), args.tracking_uri, args.feature_weights))
+    print(evaluate_command(args.source, args.n, args.which, _workdir(args), args.tracking_uri, args.feature_weights,
+                           args.features))
     return 0
 
 

@@ -175,17 +175,20 @@ def sample_command(source: str | Path, out: Path, n: int | None, which: str, wor
 
 
 def evaluate_command(source: str | Path, n: int | None, which: str, workdir: Path,
-                     tracking_uri: str | None, feature_weights: str | None = None) -> str:
+                     tracking_uri: str | None, feature_weights: str | None = None, features: str | None = None) -> str:
     """Score the source's generator on the run's evaluation reference; the numbers come with their protocol.
 
-    ``feature_weights`` (``--feature-weights``) replaces the run's ``eval.feature_weights``."""
+    ``feature_weights`` (``--feature-weights``, a file) or ``features`` (``--features``, a network's name such
+    as ``inception``) replaces the run's feature network."""
+    if feature_weights and features:
+        raise GanConfigError("--features", "give --features (a name) or --feature-weights (a file), not both")
     _check_n(n, 2)
     with resolve_checkpoint(source, which, workdir, tracking_uri) as (path, what):
         trainer, cfg, spec, step = load_trainer(path)
     _check_fits(n or cfg.eval.samples, spec)
     weights = str(Path(feature_weights).expanduser().resolve()) if feature_weights else None
     task = task_of(spec)
-    ev = run_evaluator(cfg, n_fake=n, feature_weights=weights)
+    ev = run_evaluator(cfg, n_fake=n, features=weights or features)
     with torch.random.fork_rng(devices=[]):  # as in training: what the Task gives its evaluator
         torch.manual_seed(cfg.seed)
         result, _ = task.evaluate(ev, trainer)

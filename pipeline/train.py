@@ -55,7 +55,9 @@ def check_config(cfg: GanConfig) -> Any:
 
     spec = DataSpec(ds.shape, ds.num_classes, ds.kind)
     check_fits(cfg, spec)
-    check_count("eval.samples", cfg.eval.samples, 4 * math.prod(spec.shape), f"samples of shape {tuple(spec.shape)}")
+    for key in ("samples", "final_samples"):
+        check_count(f"eval.{key}", getattr(cfg.eval, key) or 0, 4 * math.prod(spec.shape),
+                    f"samples of shape {tuple(spec.shape)}")
     build_models(cfg, spec)  # no optimizers: they import torch._dynamo (~1 s)
     from gan_core.tasks import preflight
 

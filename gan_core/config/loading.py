@@ -101,6 +101,9 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
             if where in REMOVED_KEYS:
                 raise GanConfigError(where, f"no longer a setting: {REMOVED_KEYS[where]}")
             raise GanConfigError(where, "unknown key", names)
+    for f in dataclasses.fields(cls):
+        if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise GanConfigError(f"{path}.{f.name}" if path else f.name, "is required")
     kwargs = {k: _coerce(hints[k], v, f"{path}.{k}" if path else k) for k, v in data.items()}
     return cls(**kwargs)
 

@@ -1,9 +1,14 @@
-"""Feature networks for FD/KID/PRDC/classifier score: our small CNNs, or a user's InceptionV3.
+"""Feature networks for FD/KID/PRDC/classifier score: our small CNNs, the standard FID InceptionV3, or a
+user's network.
 
-No Inception weights can be downloaded here, so each image domain has a small classifier trained by
-``scripts/train_feature_net.py`` (fixed seed). Its weights (state_dict only) and a JSON with the
-architecture and the test accuracy live in ``gan_core/metrics/weights/``; everything is loaded with
-``torch.load(..., weights_only=True)``.
+Each shipped image domain has a small classifier trained by ``scripts/train_feature_net.py`` (fixed
+seed). Its weights (state_dict only) and a JSON with the architecture and the test accuracy live in
+``gan_core/metrics/weights/``. ``inception`` is the standard FID network (``gan_core.metrics.inception``,
+the optional extra ``ganarena[inception]``). Everything is loaded with ``torch.load(..., weights_only=True)``.
+
+Which network a run uses (``build_extractor``'s ``features``): None, the CNN of the dataset's domain;
+``inception``; the name of a shipped domain (``digits``, ``mnist5k``, ``fashionmnist``); or the path of a
+weights file (``eval.feature_weights``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from gan_core.errors import GanConfigError
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 REGISTRY_JSON = WEIGHTS_DIR / "feature_nets.json"
 # dataset name -> domain whose shipped feature network applies to it
-DOMAIN_OF = {"digits": "digits", "mnist5k": "mnist5k", "mnist": "mnist5k"}
+DOMAIN_OF = {"digits": "digits", "mnist5k": "mnist5k", "mnist": "mnist5k", "fashionmnist": "fashionmnist"}
+INCEPTION = "inception"
 
 
 class FeatureNet(nn.Module):
@@ -67,6 +73,7 @@ class Extractor(nn.Module):
     name: str = "extractor"
     num_features: int = 0
     test_accuracy: float | None = None
+    cache_key: str | None = None  # set: real-set features are cached on disk (feature_cache.py)
 
     @torch.no_grad()
     def extract(self, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -101,6 +108,7 @@ class CNNExtractor(Extractor):
 
 
 FIELD = "eval.feature_weights"
+NAME_FIELD = "eval.features"
 
 
 def _load_state(path: Path) -> dict[str, Any]:
@@ -144,6 +152,30 @@ def load_shipped(domain: str) -> CNNExtractor:
     return load_cnn(WEIGHTS_DIR / meta["file"], meta, f"{domain}-cnn (ours)")
 
 
+class FidInceptionExtractor(Extractor):
+    """The standard FID InceptionV3 (``gan_core.metrics.inception``): 2048-d pool features, no logits."""
+
+    batch_size = 50  # 299x299 activations: ~1.3 GB per 50 images at the widest layer
+    name, num_features = "FID InceptionV3 (inception-2015-12-05, pool3)", 2048
+    cache_key = "fid-inception-v3"  # real-set features are cached on disk (feature_cache.py)
+
+    def __init__(self):
+        super().__init__()
+        from gan_core.metrics import inception
+
+        self.prep = inception.preprocess
+        self.cache_key = f"{self.cache_key}:{inception.SCRIPT_SHA1}:preprocess-v{inception.PREPROCESS_VERSION}"
+        self.net = inception.load_network().to(memory_format=torch.channels_last)  # 1.4x faster on CPU
+
+    @torch.no_grad()
+    def extract(self, x: torch.Tensor, batch_size: int | None = None) -> tuple[torch.Tensor, None]:
+        return super().extract(x, batch_size or self.batch_size)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """Samples in [-1, 1] of any size, 1 or 3 channels -> (pool features, None)."""
+        return self.net(self.prep(x).contiguous(memory_format=torch.channels_last)), None
+
+
 class InceptionExtractor(Extractor):
     """torchmetrics/torch-fidelity InceptionV3 from a local weights file: 2048-d pool features + logits."""
 
@@ -164,11 +196,26 @@ class InceptionExtractor(Extractor):
         return f.reshape(len(x), -1), lg
 
 
-def build_extractor(dataset_name: str, feature_weights: str | Path | None) -> Extractor:
-    """The feature network for a dataset: a given file (our CNN if ``<file>.json`` exists, else
-    InceptionV3) or the shipped CNN of the dataset's domain."""
-    if feature_weights is not None:
-        path = Path(feature_weights).expanduser()
+def is_path(features: str) -> bool:
+    """A weights file rather than a network's name (names have no path separator or suffix)."""
+    return "/" in features or "\\" in features or Path(features).suffix != ""
+
+
+def network_names() -> list[str]:
+    return [INCEPTION, *sorted(shipped_nets())]
+
+
+def build_extractor(dataset_name: str, features: str | Path | None) -> Extractor:
+    """The feature network for a dataset: ``features`` names one (``inception`` or a shipped domain) or
+    is a file (our CNN if ``<file>.json`` exists, else InceptionV3); None is the dataset's domain CNN."""
+    if isinstance(features, str) and not is_path(features):
+        if features == INCEPTION:
+            return FidInceptionExtractor()
+        if features not in shipped_nets():
+            raise GanConfigError(NAME_FIELD, f"unknown feature network {features!r}", network_names())
+        return load_shipped(features)
+    if features is not None:
+        path = Path(features).expanduser()
         if not path.is_file():
             raise GanConfigError(FIELD, f"{path} does not exist (or is not a file)", "a feature CNN F.pt (with F.json beside it) from "
                                  "scripts/train_feature_net.py, or an InceptionV3 weights file")
@@ -183,6 +230,6 @@ def build_extractor(dataset_name: str, feature_weights: str | Path | None) -> Ex
     if dataset_name not in DOMAIN_OF:
         raise GanConfigError(FIELD, f"no shipped feature network for dataset {dataset_name!r}: train one with "
                              "`python scripts/train_feature_net.py --dataset ... --out F.pt` and pass "
-                             "--feature-weights F.pt (or --set eval.feature_weights=F.pt), or pass an "
-                             "InceptionV3 weights file; shipped for", sorted(DOMAIN_OF))
+                             "--feature-weights F.pt (or --set eval.feature_weights=F.pt), or use the standard FID "
+                             "network (eval.features: inception); shipped for", sorted(DOMAIN_OF))
     return load_shipped(DOMAIN_OF[dataset_name])

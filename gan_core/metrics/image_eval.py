@@ -11,6 +11,7 @@ import torch
 from gan_core.data.base import GanDataset
 from gan_core.metrics import image as im
 from gan_core.metrics.base import MAX_REAL, Evaluator
+from gan_core.metrics.feature_cache import extract_real
 from gan_core.metrics.features import build_extractor
 from gan_core.metrics.prdc import prdc
 
@@ -22,20 +23,20 @@ class ImageEvaluator(Evaluator):
     keys = ("fd", "kid", "kid_std", "precision", "recall", "density", "coverage", "cs")
 
     @classmethod
-    def preflight(cls, ds, feature_weights: str | None = None, **kwargs) -> None:
+    def preflight(cls, ds, features: str | None = None, **kwargs) -> None:
         """The feature network must exist for this data (shipped for its domain, or given) before training."""
-        build_extractor(ds.info.get("source_name", ds.name), feature_weights)
+        build_extractor(ds.info.get("source_name", ds.name), features)
 
-    def __init__(self, ds: GanDataset, n_fake: int, seed: int, feature_weights: str | None = None,
+    def __init__(self, ds: GanDataset, n_fake: int, seed: int, features: str | None = None,
                  n_real: int | None = None, prdc_k: int = 5):
         super().__init__(ds, n_fake, seed)
         src = ds.info.get("source_name", ds.name)
-        self.extractor = build_extractor(src, feature_weights)
+        self.extractor = build_extractor(src, features)
         n_real = min(len(ds), n_real or MAX_REAL)
         g = torch.Generator().manual_seed(seed)
         idx = torch.arange(len(ds)) if n_real == len(ds) else torch.randperm(len(ds), generator=g)[:n_real]
         real, _ = ds.get_batch(idx.sort().values)
-        self.real_feats, _ = self.extractor.extract(real)
+        self.real_feats = extract_real(self.extractor, real)
         self.fd = im.make_fd(self.real_feats)
         self.kid = im.make_kid(self.real_feats, self.n_fake)
         self.prdc_k = prdc_k

@@ -33,20 +33,25 @@ def task_of(ds_or_kind: Any) -> Task:
 
 
 def make_evaluator(reference: GanDataset, n_fake: int | None = None, seed: int = 0,
-                   feature_weights: str | None = None, **kwargs: Any) -> Evaluator:
+                   features: str | None = None, **kwargs: Any) -> Evaluator:
     """The evaluator of ``reference``'s kind; ``n_fake`` defaults to min(len(reference), 10,000)."""
-    return task_of(reference).make_evaluator(reference, n_fake, seed, feature_weights, **kwargs)
+    return task_of(reference).make_evaluator(reference, n_fake, seed, features, **kwargs)
 
 
-def run_evaluator(cfg: GanConfig, n_fake: int | None = None, feature_weights: str | None = None) -> Evaluator:
+def run_evaluator(cfg: GanConfig, n_fake: int | None = None, features: str | None = None) -> Evaluator:
     """The evaluator of a run: ``cfg.eval``'s reference data, sample count and feature network (``n_fake``
-    and ``feature_weights`` override the last two). ``protocol["eval_split"]`` says which real data it
+    and ``features`` -- a network's name or a weights file -- override the last two). ``protocol["eval_split"]`` says which real data it
     compares with and, when ``eval.reference: auto`` fell back to the training set, why."""
     ref, used, why = reference_dataset(cfg.data, cfg.eval.reference, seed=cfg.seed + 1)
-    ev = make_evaluator(ref, n_fake or cfg.eval.samples, cfg.seed, feature_weights or cfg.eval.feature_weights)
+    ev = make_evaluator(ref, n_fake or cfg.eval.samples, cfg.seed, features or cfg.eval.feature_spec())
     ev.protocol["eval_split"] = TEST_SPLIT if used == "test" else \
         f"training set (eval.reference: {cfg.eval.reference}{'; ' + why if why else ''})"
     return ev
+
+
+def final_evaluator(cfg: GanConfig) -> Evaluator:
+    """The evaluator of a run's final evaluation (``eval.final_samples`` / ``eval.final_features``)."""
+    return run_evaluator(cfg, n_fake=cfg.eval.final_samples, features=cfg.eval.final_features)
 
 
 def primary_metric(ds: Any) -> tuple[str, str]:
@@ -55,11 +60,23 @@ def primary_metric(ds: Any) -> tuple[str, str]:
 
 
 def preflight(ds: Any, cfg: GanConfig) -> None:
-    """Check, before training starts, everything evaluating ``ds`` per ``cfg.eval`` will need: a feature
-    network, and a test split when ``eval.reference`` is ``test``."""
+    """Check, before training starts, everything evaluating ``ds`` per ``cfg.eval`` will need: feature
+    networks (the final evaluation's too), and a test split when ``eval.reference`` is ``test``."""
     if cfg.eval.reference == "test":
         reference_dataset(cfg.data, "test", seed=cfg.seed + 1)
-    task_of(ds).preflight(ds, cfg.eval.feature_weights)
+    task = task_of(ds)
+    settings = {"eval.feature_weights": cfg.eval.feature_weights, "eval.features": cfg.eval.features,
+                "eval.final_features": cfg.eval.final_features}
+    for key, value in settings.items():
+        if value is not None and task.kind != "image":
+            raise GanConfigError(key, f"only images are scored in a feature network; this run's data are "
+                                 f"{task.kind}", ["null"])
+    task.preflight(ds, cfg.eval.feature_spec())
+    if cfg.eval.final_features is not None:
+        try:
+            task.preflight(ds, cfg.eval.final_features)
+        except GanConfigError as e:  # the same check, about the other field
+            raise GanConfigError("eval.final_features", e.problem, e.allowed) from None
 
 
-__all__ = ["TASKS", "TEST_SPLIT", "Task", "make_evaluator", "preflight", "primary_metric", "run_evaluator", "task_of"]
+__all__ = ["TASKS", "TEST_SPLIT", "Task", "final_evaluator", "make_evaluator", "preflight", "primary_metric", "run_evaluator", "task_of"]

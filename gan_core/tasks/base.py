@@ -32,7 +32,7 @@ class Task:
 
     # ---------------------------------------------------------------- evaluation
 
-    def evaluator_options(self, feature_weights: str | None) -> dict[str, Any]:
+    def evaluator_options(self, features: str | None) -> dict[str, Any]:
         """Keyword arguments of this kind's evaluator taken from the run's config."""
         return {}
 
@@ -40,15 +40,15 @@ class Task:
         """The headline metric and its direction (``min``/``max``), without building the evaluator."""
         return self.evaluator.primary_for(ds)
 
-    def preflight(self, ds: Any, feature_weights: str | None = None) -> None:
+    def preflight(self, ds: Any, features: str | None = None) -> None:
         """Raise GanConfigError now if evaluating ``ds`` would fail later (run before step 1)."""
-        self.evaluator.preflight(ds, **self.evaluator_options(feature_weights))
+        self.evaluator.preflight(ds, **self.evaluator_options(features))
 
     def make_evaluator(self, reference: GanDataset, n_fake: int | None = None, seed: int = 0,
-                       feature_weights: str | None = None, **kwargs: Any) -> Evaluator:
+                       features: str | None = None, **kwargs: Any) -> Evaluator:
         """The evaluator against ``reference``; ``n_fake`` defaults to min(len(reference), 10,000)."""
         n = n_fake if n_fake is not None else min(len(reference), MAX_REAL)
-        return self.evaluator(reference, n, seed, **self.evaluator_options(feature_weights), **kwargs)
+        return self.evaluator(reference, n, seed, **self.evaluator_options(features), **kwargs)
 
     def evaluate(self, evaluator: Evaluator, trainer: Any) -> tuple[dict[str, float], torch.Tensor]:
         """Score ``trainer``'s (EMA) generator: (metrics, the samples to show for it)."""

@@ -39,8 +39,8 @@ class ImageTask(Task):
                                          ".npy": "array of the samples, (N, C, H, W) in [-1, 1]"}
     logged_samples = 64
 
-    def evaluator_options(self, feature_weights: str | None) -> dict[str, Any]:
-        return {"feature_weights": feature_weights}  # eval.feature_weights / --feature-weights
+    def evaluator_options(self, features: str | None) -> dict[str, Any]:
+        return {"features": features}  # eval.feature_weights or eval.features / --feature-weights, --features
 
     def write_file(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str) -> None:
         grid_png(fake, path, n=len(fake))
