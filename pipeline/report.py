@@ -46,12 +46,13 @@ def t_quantile(df: int) -> float:
     return float(t.ppf(0.975, df))
 
 
-def rank(rows: list[dict[str, Any]], metric: str, mode: str) -> list[dict[str, Any]]:
-    """Seed runs grouped by configuration: mean ± 95% CI of the best-checkpoint metric, ties flagged."""
-    key = f"best_{metric}"
+def rank(rows: list[dict[str, Any]], metric: str, mode: str, prefix: str = "best") -> list[dict[str, Any]]:
+    """Seed runs grouped by configuration: mean ± 95% CI of ``<prefix>_<metric>`` (the best checkpoint's
+    metric, or the final evaluation's), ties flagged."""
+    key = f"{prefix}_{metric}"
     groups: dict[str, list[float]] = {}
     for r in rows:
-        if r["phase"] == "seed" and r["status"] == "completed" and math.isfinite(r[key]):
+        if r["phase"] == "seed" and r["status"] == "completed" and math.isfinite(r.get(key, math.nan)):
             groups.setdefault(r["config"], []).append(r[key])
     table = []
     for cfg, vals in groups.items():
@@ -67,10 +68,10 @@ def rank(rows: list[dict[str, Any]], metric: str, mode: str) -> list[dict[str, A
     return table
 
 
-def markdown_table(table: list[dict[str, Any]], metric: str, mode: str) -> str:
+def markdown_table(table: list[dict[str, Any]], metric: str, mode: str, prefix: str = "best") -> str:
     """The ranking as a Markdown table."""
     arrow = "higher is better" if mode == "max" else "lower is better"
-    lines = [f"| rank | configuration | best {metric} ({arrow}): mean ± 95% CI | seeds | note |",
+    lines = [f"| rank | configuration | {prefix} {metric} ({arrow}): mean ± 95% CI | seeds | note |",
              "|---:|---|---|---:|---|"]
     for i, g in enumerate(table, 1):
         note = "best" if i == 1 else ("tie with best (CIs overlap)" if g["tie_with_best"] else "")
@@ -162,6 +163,17 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
     shutil.rmtree(out / "tmp", ignore_errors=True)
     protocol = {k[len("protocol."):]: v for r in runs.children(client, exp_id, parent_id, max_results=1)
                 for k, v in r.data.tags.items() if k.startswith("protocol.")}
+    final = rank(rows, metric, mode, "final")
+    final_md: list[str] = []
+    if final:
+        scored = next(r for r in rows if math.isfinite(r.get(f"final_{metric}", math.nan)))
+        tags = client.get_run(scored["run_id"]).data.tags
+        intro = (f"Each seed re-run's final (EMA) generator scored once more when training ended "
+                 f"(`eval.final_samples` / `eval.final_features`): **final {metric}**, mean ± 95% CI.")
+        final_md = ["## Final evaluation", "", intro, "",
+                    markdown_table(final, metric, mode, "final"), "",
+                    *[f"- {k[len('final_protocol.'):]}: {v}" for k, v in sorted(tags.items())
+                      if k.startswith("final_protocol.")], ""]
     status: dict[str, int] = {}
     for r in rows:
         status[f"{r['phase']}/{r['status']}"] = status.get(f"{r['phase']}/{r['status']}", 0) + 1
@@ -169,7 +181,7 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
           (f"Ranking by **best {metric}** (quality at each run's best evaluation; "
            f"{'higher' if mode == 'max' else 'lower'} is better), mean ± 95% Student-t confidence interval over "
            "seed re-runs of each loss's and each penalty's best search configuration. Rows whose interval overlaps "
-           "the best one's are flagged as ties: the data cannot tell them apart."), "", md_table, "",
+           "the best one's are flagged as ties: the data cannot tell them apart."), "", md_table, "", *final_md,
           "## Protocol", "", *[f"- {k}: {v}" for k, v in sorted(protocol.items())],
           f"- trials: {', '.join(f'{k}: {v}' for k, v in sorted(status.items()))}", "",
           "## Plots", "", *[f"![{p}]({p})" for p in plots], "",
@@ -182,7 +194,7 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
     for f in sorted(out.iterdir()):
         client.log_artifact(parent_id, str(f), "report")
     client.set_tag(parent_id, runs.BEST_CONFIG, table[0]["config"] if table else "")
-    return {"table": md_table, "report_dir": str(out), "ranking": table, "rows": rows}
+    return {"table": md_table, "report_dir": str(out), "ranking": table, "final_ranking": final, "rows": rows}
 
 
 def _cell(v: Any) -> Any:

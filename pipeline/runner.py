@@ -23,7 +23,7 @@ from gan_core.config import GanConfig, flatten, from_dict, to_dict
 from gan_core.data import build_dataset
 from gan_core.loop import DivergedError, fit
 from gan_core.noise import ShardedNoise
-from gan_core.tasks import TEST_SPLIT, run_evaluator, task_of
+from gan_core.tasks import TEST_SPLIT, final_evaluator, run_evaluator, task_of
 from pipeline import runs
 from pipeline.artifacts import save_samples
 from pipeline.tracking import RunLogger, git_commit
@@ -225,8 +225,26 @@ class Recipe:
             log.end("FAILED")
         return last
 
+    def final_evaluation(self) -> dict[str, float]:
+        """``eval.final_samples`` / ``eval.final_features``: the final (EMA) generator scored once more, logged
+        as ``final_<metric>`` at the last step with its protocol as ``final_protocol.*`` tags."""
+        ev = final_evaluator(self.cfg)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.cfg.seed * 7919 + self.trainer.step + 2)
+            metrics, _ = self.task.evaluate(ev, self.trainer)
+        final = {f"final_{k}": v for k, v in metrics.items()}
+        if self.log is not None:
+            self.log.tags({f"final_protocol.{k}": v for k, v in ev.protocol.items()})
+            self.log.metrics(final, self.trainer.step)
+            self.log.flush()
+        if not self.job.quiet:
+            print(f"[ganarena] final evaluation: {ev.describe(metrics)}", flush=True)
+        return final
+
     def finish(self) -> dict[str, float]:
         log = self.log
+        if self.lead and self.cfg.eval.has_final():
+            self.last.update(self.final_evaluation())
         if log is not None:
             if self.job.log_model:
                 tr = self.trainer

@@ -60,6 +60,8 @@ def _trial(config: dict[str, Any]) -> None:
     params = config.get("run", {}).get("params") or {k: v for k, v in config.items() if k != "ctx"}
     seed_index = config.get("run", {}).get("seed_index")
     gan = apply_params(ctx.base, params, seed_index)
+    if seed_index is None:  # the final evaluation (e.g. Inception FID) is for the seed re-runs only
+        gan["eval"].update(final_samples=None, final_features=None)
     label = label_of(params) + (f" seed {seed_index}" if seed_index is not None else "")
     trial_id = tune.get_context().get_trial_id()
     client = runs.client(ctx.uri)
@@ -225,7 +227,8 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                                                           trial_dirname_creator=trial_dirname),
                               run_config=_run_config(f"{name}-seeds", storage, verbose, closer))
 
-        progress.phase("seed re-runs", len(reruns), f"the best configuration of each loss and each penalty, "
+        each = "model" if sw.models else "loss and each penalty"
+        progress.phase("seed re-runs", len(reruns), f"the best configuration of each {each}, "
                        f"{sw.seeds} seeds each, full budget")
         seeds = _tuner(Path(storage) / name_key(f"{name}-seeds"), trainable, resume, make_seeds).fit()
         _stop_if_interrupted(client, seeds, len(reruns), exp_id, parent_id)
@@ -392,12 +395,14 @@ def _raise_user_error(client: Any, grid: Any, parent_id: str) -> None:
 
 
 def _seed_runs(rows: list[dict[str, Any]], metric: str, mode: str, seeds: int) -> list[dict[str, Any]]:
-    """The best configuration of each loss and of each penalty, each with ``seeds`` seed indices."""
+    """The best configuration of each loss and of each penalty (of each model, with ``sweep.models``), each
+    with ``seeds`` seed indices."""
     ok = [r for r in rows if r["status"] in (runs.COMPLETED, runs.PRUNED) and r["score"] is not None
           and math.isfinite(r["score"])]
     sign = -1.0 if mode == "max" else 1.0
     best: dict[str, dict[str, Any]] = {}
-    for key in ("loss", "penalty"):
+    keys = ("model",) if any("model" in r["params"] for r in ok) else ("loss", "penalty")
+    for key in keys:
         for r in sorted(ok, key=lambda r: sign * r["score"]):
             tag = f"{key}={r['params'][key]}"
             best.setdefault(tag, r)

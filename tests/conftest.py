@@ -36,10 +36,11 @@ def ray_local():
 
 
 # A tiny `ganarena sweep` (toy ring, 32-wide MLPs, 200 steps): 5 search trials over 2 losses x
-# 2 penalties, trial 2 forced to NaN (its name, see divergence_hook.py), then 2 seeds of each loss's/penalty's best. Shared by
+# 2 penalties, trial 2 forced to NaN (its name, see divergence_hook.py), then 2 seeds of each loss's/penalty's best,
+# each scored once more at the end with 1,000 samples (eval.final_samples). Shared by
 # test_sweep.py and test_browser.py (the MLflow UI needs a finished sweep to show).
 TINY_SWEEP = {"trials": 5, "seeds": 2, "steps": 200, "log_every": 50, "eval_every": 100, "nan_trial": 2,
-              "losses": ["ns", "hinge"], "penalties": ["none", "r1"]}
+              "losses": ["ns", "hinge"], "penalties": ["none", "r1"], "final_samples": 1000}
 
 
 TINY_NAME = f"tiny-nan{TINY_SWEEP['nan_trial']}"
@@ -52,7 +53,7 @@ def tiny_sweep_args(config: str, workdir, name: str, trials: int = TINY_SWEEP["t
             "discriminator.depth": 2, "train.steps": t["steps"], "train.batch_size": 64,
             "train.log_every": t["log_every"], "eval.every": t["eval_every"], "eval.samples": 500,
             "sweep.losses": "[" + ",".join(t["losses"]) + "]", "sweep.penalties": "[" + ",".join(t["penalties"]) + "]",
-            "sweep.grace_evals": 1}
+            "sweep.grace_evals": 1, "eval.final_samples": TINY_SWEEP["final_samples"]}
     argv = ["sweep", config, "--workdir", str(workdir), "--name", name, "--trials", str(trials),
             "--seeds", str(t["seeds"])]
     for k, v in sets.items():

@@ -207,6 +207,10 @@ def test_seed_reruns_are_the_best_of_each_loss_and_penalty(swept) -> None:
         assert r.data.tags["ganarena.status"] == "completed" and r.info.status == "FINISHED"
         assert _steps(c, r.info.run_id, "modes_hq")[-1] == TINY_SWEEP["steps"]  # the full budget
         assert len(r.outputs.model_outputs) == 1  # the generator is logged for seed re-runs
+        # the final evaluation (eval.final_samples) scores seed re-runs only, once, at the last step
+        assert _steps(c, r.info.run_id, "final_modes_hq") == [TINY_SWEEP["steps"]]
+        assert r.data.tags["final_protocol.n_fake"] == str(TINY_SWEEP["final_samples"])
+    assert not any(k.startswith("final_") for r in search for k in r.data.metrics)
 
 
 # ----------------------------------------------------------------------------- the report
@@ -238,6 +242,9 @@ def test_parquet_and_report_agree_with_mlflow(swept) -> None:
     assert all(int(n) == TINY_SWEEP["seeds"] for _, n in ranked)
     (diverged,) = [r for r in kids if r.data.tags["ganarena.status"] == "diverged"]
     assert f"- {diverged.info.run_name}: {diverged.data.tags['ganarena.reason']}" in md
+    final = md.split("## Final evaluation", 1)[1].split("## Protocol", 1)[0]  # its own ranking, same configs
+    assert {cfg for cfg, _ in re.findall(r"^\| \d+ \| (.+?) \| .+? \| (\d+) \|", final, flags=re.MULTILINE)} == seed_configs
+    assert f"- n_fake: {TINY_SWEEP['final_samples']}" in final
     n_search = sum(r.data.tags["ganarena.phase"] == "search" for r in kids)
     counts = dict(re.findall(r"(search/\w+|seed/\w+): (\d+)", md))
     assert sum(int(v) for k, v in counts.items() if k.startswith("search/")) == n_search
