@@ -18,11 +18,24 @@ from gan_core.penalties import PENALTIES
 
 
 @dataclass
+class ModelSpec:
+    """A "model" in Lucic et al.'s sense: a loss with the penalty (or weight clipping) it is known for, e.g.
+    ``{name: wgan-gp, loss: wgan, penalty: wgan-gp}`` or ``{name: wgan, loss: wgan, weight_clip: 0.01}``."""
+
+    name: str
+    loss: str
+    penalty: str = "none"
+    weight_clip: float | None = None
+
+
+@dataclass
 class SweepConfig:
     """Search space and budget of ``ganarena sweep`` (Lucic et al. / Kurach et al. ranges by default)."""
 
     losses: list[str] = field(default_factory=lambda: list(LOSSES))
     penalties: list[str] = field(default_factory=lambda: list(PENALTIES))
+    # Instead of losses x penalties: named models searched as one choice, each re-run with seeds
+    models: list[ModelSpec] | None = None
     penalty_weight: tuple[float, float] = (0.1, 100.0)  # log-uniform; exists only when a penalty is chosen
     lr: tuple[float, float] | None = None  # log-uniform range for lr_g and lr_d; null pins the config's
     beta1: list[float] | None = None  # choices for Adam beta1 of both players; null pins the config's
@@ -39,6 +52,8 @@ class SweepConfig:
     reduction_factor: int = 2
 
     def validate(self) -> None:
+        if self.models is not None:
+            self._validate_models()
         for name in self.losses:
             if name not in LOSSES:
                 raise GanConfigError("sweep.losses", f"unknown loss {name!r}", LOSSES)
@@ -75,6 +90,30 @@ class SweepConfig:
             raise GanConfigError("sweep.cpus_per_trial", "must be > 0")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise GanConfigError("sweep.max_concurrent", "must be >= 1 or null")
+
+
+    def _validate_models(self) -> None:
+        if not self.models:
+            raise GanConfigError("sweep.models", "must list at least one model or be null")
+        if self.losses != list(LOSSES) or self.penalties != list(PENALTIES):
+            raise GanConfigError("sweep.models", "set sweep.models or sweep.losses/penalties, not both")
+        seen = set()
+        for i, m in enumerate(self.models):
+            where = f"sweep.models[{i}]"
+            if not m.name or not all(c.isalnum() or c in "-_." for c in m.name) or len(m.name) > 40:
+                raise GanConfigError(f"{where}.name", f"got {m.name!r}: 1-40 letters, digits, '-', '_' or '.'")
+            if m.name in seen:
+                raise GanConfigError(f"{where}.name", f"{m.name!r} is listed twice")
+            seen.add(m.name)
+            if m.loss not in LOSSES:
+                raise GanConfigError(f"{where}.loss", f"unknown loss {m.loss!r}", LOSSES)
+            if m.penalty not in PENALTIES:
+                raise GanConfigError(f"{where}.penalty", f"unknown penalty {m.penalty!r}", PENALTIES)
+            if m.weight_clip is not None and not m.weight_clip > 0:
+                raise GanConfigError(f"{where}.weight_clip", f"must be > 0 or null, got {m.weight_clip}")
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models or [] if m.name == name)
 
 
 @dataclass

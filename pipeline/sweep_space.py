@@ -22,8 +22,14 @@ class Space:
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         sw = self.sw
-        trial.suggest_categorical("loss", sw.losses)
-        penalty = trial.suggest_categorical("penalty", sw.penalties)
+        constants: dict[str, Any] = {}
+        if sw.models:  # one choice among named models; their loss and penalty come with them
+            m = sw.model(trial.suggest_categorical("model", [m.name for m in sw.models]))
+            constants = {"loss": m.loss, "penalty": m.penalty, "weight_clip": m.weight_clip}
+            penalty = m.penalty
+        else:
+            trial.suggest_categorical("loss", sw.losses)
+            penalty = trial.suggest_categorical("penalty", sw.penalties)
         if penalty != "none":
             trial.suggest_float("penalty_weight", sw.penalty_weight[0], sw.penalty_weight[1], log=True)
         if sw.lr is not None:
@@ -41,7 +47,7 @@ class Space:
             trial.suggest_float("ada_target", sw.ada_target[0], sw.ada_target[1])
         if sw.lecam_weight is not None:
             trial.suggest_float("lecam_weight", sw.lecam_weight[0], sw.lecam_weight[1], log=True)
-        return {"ctx": self.ctx}
+        return {"ctx": self.ctx, **constants}
 
 
 def apply_params(base: dict[str, Any], params: dict[str, Any], seed_index: int | None = None) -> dict[str, Any]:
@@ -54,6 +60,8 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], seed_index: int |
         gan["penalty"]["params"] = {}
     gan["penalty"]["name"] = params["penalty"]
     gan["penalty"]["weight"] = float(params.get("penalty_weight", 0.0)) if params["penalty"] != "none" else 0.0
+    if "model" in params:  # a named model brings its weight clipping (or none)
+        gan["loss"]["weight_clip"] = params.get("weight_clip")
     for key in ("lr_g", "lr_d"):
         if key in params:
             gan["optim"][key] = float(params[key])
@@ -76,8 +84,9 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], seed_index: int |
 
 
 def label_of(params: dict[str, Any]) -> str:
-    """A readable name for a configuration, e.g. ``ns+r1(w=3.2)`` or ``wgan+none lr=2e-4``."""
-    text = f"{params['loss']}+{params['penalty']}"
+    """A readable name for a configuration, e.g. ``ns+r1(w=3.2)``, ``wgan+none lr=2e-4`` or (a named
+    model) ``wgan-gp(w=10)``."""
+    text = params["model"] if "model" in params else f"{params['loss']}+{params['penalty']}"
     if params["penalty"] != "none" and "penalty_weight" in params:
         text += f"(w={params['penalty_weight']:.2g})"
     extras = [f"{k}={params[k]:.2g}" for k in ("lr_g", "lr_d") if k in params]
@@ -87,9 +96,12 @@ def label_of(params: dict[str, Any]) -> str:
 
 
 def first_points(sw: SweepConfig) -> list[dict[str, Any]]:
-    """One starting point per loss (penalties rotated, weight at the range's geometric middle),
-    so every loss is tried even when the search budget is small."""
+    """One starting point per loss (penalties rotated) or per model, penalty weight at the range's geometric
+    middle, so every loss (model) is tried even when the search budget is small."""
     mid = (sw.penalty_weight[0] * sw.penalty_weight[1]) ** 0.5
+    if sw.models:
+        return [{"model": m.name, **({"penalty_weight": mid} if m.penalty != "none" else {})}
+                for m in sw.models][: sw.trials]
     points = []
     for i, loss in enumerate(sw.losses):
         penalty = sw.penalties[i % len(sw.penalties)]

@@ -104,3 +104,61 @@ def test_bad_augmentation_ranges_name_the_field(field: str, value) -> None:
     with pytest.raises(GanConfigError) as err:
         SweepConfig(**{field: value}).validate()
     assert err.value.field == f"sweep.{field}"
+
+
+STUDY_MODELS = [{"name": "mm", "loss": "minimax"}, {"name": "wgan", "loss": "wgan", "weight_clip": 0.01},
+                {"name": "wgan-gp", "loss": "wgan", "penalty": "wgan-gp"}, {"name": "dragan", "loss": "ns", "penalty": "dragan"}]
+
+
+def _models() -> SweepConfig:
+    sw = from_dict(SweepConfig, {"models": STUDY_MODELS, "penalty_weight": [1.0, 100.0]}, "sweep")
+    sw.validate()
+    return sw
+
+
+def test_named_models_are_one_choice_with_their_loss_penalty_and_clipping() -> None:
+    from pipeline.sweep import _seed_runs
+    from pipeline.sweep_space import first_points
+
+    sw = _models()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    space = Space(sw, SweepContext(base=_base(), uri="", exp_id="", parent="", sweep="s", metric="fd", mode="min",
+                                   workers=1, cpus_per_worker=1.0, threads=1, storage=""))
+    rows = []
+    for i in range(40):
+        trial = study.ask()
+        constants = {k: v for k, v in space(trial).items() if k != "ctx"}
+        params = {**trial.params, **constants}
+        m = sw.model(params["model"])
+        assert (params["loss"], params["penalty"], params["weight_clip"]) == (m.loss, m.penalty, m.weight_clip)
+        assert ("penalty_weight" in params) == (m.penalty != "none")
+        gan = from_dict(GanConfig, apply_params(_base(), params))
+        gan.validate()
+        assert (gan.loss.name, gan.penalty.name, gan.loss.weight_clip) == (m.loss, m.penalty, m.weight_clip)
+        assert label_of(params).split("(")[0] == m.name
+        rows.append({"params": params, "score": float(i), "status": "completed"})
+        study.tell(trial, 0.0)
+    assert {r["params"]["model"] for r in rows} == {m["name"] for m in STUDY_MODELS}
+    # seed re-runs: the best (lowest) trial of each model, not of each loss (wgan and wgan-gp share one)
+    chosen = _seed_runs(rows, "fd", "min", seeds=2)
+    assert len(chosen) == 2 * len(STUDY_MODELS)
+    for m in sw.models:  # scores rise with i: each model's best is its first trial
+        first = next(r for r in rows if r["params"]["model"] == m.name)
+        assert [c["seed_index"] for c in chosen if c["params"] == first["params"]] == [0, 1], m.name
+    assert [p["model"] for p in first_points(sw)] == ["mm", "wgan", "wgan-gp", "dragan"]
+
+
+@pytest.mark.parametrize("models,field", [
+    ([], "sweep.models"),
+    ([{"name": "a", "loss": "nope"}], r"sweep.models\[0\].loss"),
+    ([{"name": "a", "loss": "ns", "penalty": "l2"}], r"sweep.models\[0\].penalty"),
+    ([{"name": "a", "loss": "ns"}, {"name": "a", "loss": "wgan"}], r"sweep.models\[1\].name: 'a' is listed twice"),
+    ([{"name": "a b", "loss": "ns"}], r"sweep.models\[0\].name"),
+    ([{"name": "a", "loss": "wgan", "weight_clip": -1}], r"sweep.models\[0\].weight_clip"),
+    ([{"loss": "ns"}], r"sweep.models\[0\].name: is required"),
+])
+def test_bad_models_name_the_field(models, field) -> None:
+    with pytest.raises(GanConfigError, match=field):
+        from_dict(SweepConfig, {"models": models}, "sweep").validate()
+    with pytest.raises(GanConfigError, match="sweep.models: set sweep.models or sweep.losses/penalties"):
+        from_dict(SweepConfig, {"models": STUDY_MODELS, "losses": ["ns"]}, "sweep").validate()
