@@ -1,4 +1,4 @@
-"""Data path: Ray Data Parquet reading and in-memory batches vs the DCGAN's consumption rate (mnist5k).
+"""Data path: Ray Data Parquet reading and in-memory batches vs the DCGAN's consumption rate (mnist5k; --dataset).
 
 Per repeat, back to back, in one process with one consumer (= one Train worker):
   * pipeline: shards from ``ganarena data prepare mnist5k`` -> pipeline.train.parquet_input (what
@@ -11,6 +11,7 @@ Per repeat, back to back, in one process with one consumer (= one Train worker):
 Figure: pipeline samples/s / model samples/s (target >= 3: the data path is never the bottleneck).
 
     .venv/bin/python -m bench.data_path [--repeats 3] [--epochs 2] [--steps 30]
+    .venv/bin/python -m bench.data_path --dataset fashionmnist --shard-size 10000 --epochs 1   # 60,000 images
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from bench.common import REPO, clean_env, host, stats, write
 
 CONFIG = "configs/mnist5k_dcgan.yaml"
+NAMES = {"mnist5k": "data_path"}  # the result file of the default dataset keeps its name
 
 
 def parquet_rate(ds, meta: dict, batch: int, epochs: int) -> tuple[float, float]:
@@ -72,8 +74,10 @@ def model_rate(cfg, gan_ds, steps: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=2, help="epochs of 5,000 samples per data measurement")
+    ap.add_argument("--epochs", type=int, default=2, help="epochs of the dataset per data measurement")
     ap.add_argument("--steps", type=int, default=30, help="timed DCGAN steps per model measurement")
+    ap.add_argument("--dataset", default="mnist5k", help="any image dataset name (default mnist5k)")
+    ap.add_argument("--shard-size", type=int, default=1000)
     args = ap.parse_args()
     start = host()  # load and code at the start; write() adds the end load
     import os
@@ -89,14 +93,15 @@ def main() -> None:
     from pipeline.rayctl import init_ray
 
     torch.set_num_threads(1)
-    cfg = load_experiment(REPO / CONFIG).gan
+    cfg = load_experiment(REPO / CONFIG, [f"data.name={args.dataset}"]).gan
     batch = cfg.train.batch_size
     gan_ds = build_dataset(cfg.data, seed=cfg.seed)
     with tempfile.TemporaryDirectory(prefix="ganarena-bench-data-") as tmp:
         shards = Path(tmp) / "shards"
-        subprocess.run([str(REPO / ".venv" / "bin" / "ganarena"), "data", "prepare", "mnist5k", "--out", str(shards),
-                        "--shard-size", "1000"], check=True, cwd=REPO, env=clean_env(), capture_output=True)
+        subprocess.run([str(REPO / ".venv" / "bin" / "ganarena"), "data", "prepare", args.dataset, "--out", str(shards),
+                        "--shard-size", str(args.shard_size)], check=True, cwd=REPO, env=clean_env(), capture_output=True)
         meta = read_meta(shards)
+        n_shards = len(list(shards.glob("shard-*.parquet")))
         init_ray(num_cpus=2)
         ds = ray.data.read_parquet(str(shards))
         parquet_rate(ds, meta, batch, 1)  # warm-up: Ray Data workers and imports
@@ -118,8 +123,9 @@ def main() -> None:
     result = {
         "host": start,
         "pipeline_input": path,
-        "protocol": (f"mnist5k (5,000 x 1x28x28 uint8), batch {batch}, one consumer process; 5 Parquet shards "
-                     f"of 1,000 rows, local Ray (2 CPUs); pipeline = parquet_input ({path}), streamed = "
+        "protocol": (f"{args.dataset} ({len(gan_ds):,} x {'x'.join(map(str, gan_ds.shape))} uint8), batch {batch}, "
+                     f"one consumer process; {n_shards} Parquet shards of {args.shard_size:,} rows, "
+                     f"local Ray (2 CPUs); pipeline = parquet_input ({path}), streamed = "
                      f"read_parquet; iter_batches numpy + decode_batch, new iterator per epoch, "
                      f"{args.epochs} epochs per measurement after a warm-up epoch; memory = BatchStream.next; "
                      f"model = GANTrainer.train_step of {CONFIG} (ns, no penalty, EMA), 1 torch thread, "
@@ -133,7 +139,7 @@ def main() -> None:
     }
     r = result["ratio_materialized_over_consumption"]["median"]
     print(f"pipeline ({path}) / DCGAN consumption = {r:.1f}x (target >= 3); streamed "
-          f"{result['ratio_parquet_over_consumption']['median']:.1f}x; wrote {write('data_path', result)}")
+          f"{result['ratio_parquet_over_consumption']['median']:.1f}x; wrote {write(NAMES.get(args.dataset, f'data_path_{args.dataset}'), result)}")
 
 
 if __name__ == "__main__":

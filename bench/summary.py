@@ -61,7 +61,8 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                     f"trials: what a trial costs the sweep beyond its training, idle slots at the end included; "
                     f"start-up (command start to first trial) {r['sweep_start_to_first_trial_s']['median']:.0f} s"
                     + _load(r)))
-    if r := results.get("data_path"):
+    for name in sorted(k for k in results if k.startswith("data_path")):
+        r = results[name]
         q, st = r["ratio_materialized_over_consumption"], r["ratio_parquet_over_consumption"]
         path = r.get("pipeline_input", "materialized")
         out.append((f"Data path: Ray Data Parquet as `ganarena train` feeds it ({path}) / DCGAN consumption",
@@ -148,6 +149,32 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                         "`bash bench/gpu.sh --skip-models --merge` on a GPU host"))
     else:
         out.append(("GPU figures", "not measured (no GPU in the run)", "-", "-", "-", "`bash bench/gpu.sh` on a GPU host"))
+    out += fid_rows(results.get("fid_calibration"))
+    return out
+
+
+def fid_rows(r: dict[str, Any] | None) -> list[tuple[str, str, str, str, str, str]]:
+    """The standard FID network: conversion check, CPU cost, Fashion-MNIST floor and damage curves."""
+    if not r:
+        return []
+    out = []
+    if c := r.get("conversion"):
+        d = c["max_abs_feature_diff_vs_torchscript"]
+        out.append(("FID InceptionV3: converted vs TorchScript features", f"max abs diff {d:.2g}", "-",
+                    f"<= {c['tolerance']:g}", _met(d <= c["tolerance"]), c["probe"] + _load(r)))
+    if c := r.get("cost"):
+        out.append(("FID InceptionV3: CPU cost", f"{c['cpu_s_per_1000']:.0f} CPU-s / 1,000 images", "-", "-", "-",
+                    f"28x28 grey -> 299x299, channels_last, batch 50, {c['threads']} thread(s), {c['images']} images"
+                    + _load(r)))
+    if f := r.get("fashionmnist_inception"):
+        if "floor" in f:
+            out.append(("Fashion-MNIST FID(train, test), standard FID", f"{f['floor']:.2f}", "-", "-", "-",
+                        f"N = {f['protocol']['n_fake']} train vs {f['protocol']['n_real']} test images" + _load(r)))
+        curves = "; ".join(f"{k} " + ", ".join(f"{s}: {v:.1f}" for s, v in f[k].items()) for k in ("noise", "blur") if f[k])
+        if curves:
+            out.append(("Fashion-MNIST FID under noise / blur", curves, "-", "monotone", _met(all(
+                list(f[k].values()) == sorted(f[k].values()) for k in ("noise", "blur"))),
+                f.get("protocol", {}).get("levels_fake", "") + _load(r)))
     return out
 
 

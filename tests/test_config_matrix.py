@@ -50,6 +50,9 @@ def _overrides(cfg) -> list[str]:
         sets["data.n_samples"] = 256  # a 5,000-word oracle samples ~300 sequences a second, in each process
     if cfg.train.mle_pretrain_steps:
         sets["train.mle_pretrain_steps"] = 2
+    if cfg.eval.has_final():  # the final evaluation runs, in the run's own small network (Inception on the
+        sets["eval.final_samples"] = 20  # 10,000 test images is ~40 CPU-min: test_inception/test_user_errors)
+        sets["eval.final_features"] = "null"
     out: list[str] = []
     for k, v in sets.items():
         out += ["--set", f"{k}={v}"]
@@ -57,7 +60,9 @@ def _overrides(cfg) -> list[str]:
 
 
 def _missing_data(cfg) -> str | None:
-    root = cfg.data.root
+    from gan_core.data.idx import DEFAULT_ROOT
+
+    root = cfg.data.root or DEFAULT_ROOT.get(cfg.data.name)  # fashionmnist: Debian's dataset-fashion-mnist
     if root and "://" not in root and not Path(root).exists():
         return root
     return None
@@ -161,6 +166,8 @@ def test_config_trains_samples_and_evaluates(matrix, path: Path) -> None:
     assert run.info.status == "FINISHED"
     history = client.get_metric_history(run.info.run_id, metric)
     assert [m.step for m in history] == [STEPS] and math.isfinite(history[0].value), history
+    if cfg.eval.has_final():
+        assert [m.step for m in client.get_metric_history(run.info.run_id, f"final_{metric}")] == [STEPS]
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
     assert {"checkpoints/best.pt", "checkpoints/latest.pt"} <= arts
 
@@ -204,3 +211,35 @@ def test_tiny_text_sweep(matrix_env) -> None:
     assert "nll_oracle (lower is better)" in out
     assert "Configuration for experiment" not in out + err and "ExperimentalWarning" not in out + err
     assert (workdir / "reports" / "text-tiny" / "report.md").is_file()
+
+
+@pytest.mark.timeout(300)
+def test_tiny_study_sweep_over_named_models(matrix_env) -> None:
+    """The study config through `ganarena sweep`: named models (sweep.models) reach the trials with their loss,
+    penalty and clipping, each model's best is re-run, and the re-runs get their final evaluation."""
+    config = REPO / "configs" / "study_fashion.yaml"
+    missing = _missing_data(load_experiment(config).gan)
+    if missing:
+        pytest.skip(f"{config.name}: its data {missing} is not on this machine")
+    workdir = matrix_env / "study-sweep"
+    sets = {**TINY, "train.steps": 4, "eval.every": 2, "train.ckpt_every": 2, "eval.final_samples": 20,
+            "eval.final_features": "null", "sweep.grace_evals": 1}
+    argv = ["sweep", str(config), "--workdir", str(workdir), "--name", "study-tiny", "--trials", "2", "--seeds", "1"]
+    for k, v in sets.items():
+        argv += ["--set", f"{k}={v}"]
+    rc, out, err = _cli(*argv)
+    assert rc == 0, err[-3000:]
+    assert "the best configuration of each model" in out
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    kids = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])
+            if r.data.tags.get("ganarena.role") == "child"]
+    by_phase = {p: sorted(r.data.tags["ganarena.config_label"].split()[0].split("(")[0] for r in kids
+                          if r.data.tags["ganarena.phase"] == p) for p in ("search", "seed")}
+    assert by_phase == {"search": ["mm", "ns"], "seed": ["mm", "ns"]}, by_phase  # the first two models
+    for r in kids:
+        assert (r.data.params["loss.name"], r.data.params["loss.weight_clip"]) in {("minimax", "None"), ("ns", "None")}
+        if r.data.tags["ganarena.phase"] == "seed":
+            assert "final_fd" in r.data.metrics
+    assert "## Final evaluation" in (workdir / "reports" / "study-tiny" / "report.md").read_text()

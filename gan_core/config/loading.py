@@ -21,6 +21,12 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
 
+def _key_path(path: str, key: Any) -> str:
+    """``path.key``, or ``path['key']`` for a key that would not read as one (empty, dots, spaces, not text)."""
+    plain = isinstance(key, str) and key != "" and all(c.isalnum() or c in "_-" for c in key)
+    return f"{path}.{key}" if plain else f"{path}[{key!r}]"
+
+
 def _coerce(tp: Any, value: Any, path: str) -> Any:
     """Check ``value`` against the annotation ``tp``; return it converted (e.g. list -> tuple)."""
     origin = typing.get_origin(tp)
@@ -56,7 +62,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             raise GanConfigError(path, f"expected a mapping, got {value!r}")
         if not args:
             return dict(value)
-        return {_coerce(args[0], k, path): _coerce(args[1], v, f"{path}.{k}") for k, v in value.items()}
+        return {_coerce(args[0], k, path): _coerce(args[1], v, _key_path(path, k)) for k, v in value.items()}
     if tp is Any:
         return value
     if tp is bool:
