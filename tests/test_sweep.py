@@ -151,12 +151,16 @@ def test_run_names_read_well(swept) -> None:
 
 @pytest.mark.timeout(60)
 def test_metric_keys_are_comparable_and_logged_once(swept) -> None:
-    """Every trial that trained logs the same metric keys, at the same steps, each step once."""
+    """Every trial that trained logs the same metric keys (seed re-runs also their final evaluation's), at the
+    same steps, each step once."""
     workdir, _, _, _, kids, _ = swept
     c = _client(workdir)
     trained = [r for r in kids if r.data.tags["ganarena.status"] != "diverged"]
-    keys = {frozenset(r.data.metrics) for r in trained}
+    keys = {frozenset(k for k in r.data.metrics if not k.startswith("final_")) for r in trained}
     assert len(keys) == 1, keys
+    finals = {frozenset(k for k in r.data.metrics if k.startswith("final_")) for r in trained
+              if r.data.tags["ganarena.phase"] == "seed"}
+    assert finals == {frozenset({"final_modes", "final_hq_fraction", "final_reverse_kl", "final_modes_hq"})}, finals
     assert {"d_loss", "g_loss", "modes_hq", "best_modes_hq"} <= set(next(iter(keys)))
     s, log, ev = TINY_SWEEP["steps"], TINY_SWEEP["log_every"], TINY_SWEEP["eval_every"]
     for r in trained:

@@ -115,7 +115,6 @@ def test_final_inception_evaluation_and_evaluate_with_features(ray_local, tmp_pa
     again with `ganarena evaluate --features inception`; both name the standard network in their protocol."""
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.setenv("GANARENA_CACHE", str(tmp_path / "cache"))  # converts from the wheel, as on a fresh machine
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     import json
 
