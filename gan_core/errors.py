@@ -29,3 +29,13 @@ class GanConfigError(ValueError):
 def unknown_name(field: str, value: object, valid: Iterable[str]) -> GanConfigError:
     """The error for a name that is not in a registry."""
     return GanConfigError(field, f"unknown name {value!r}", sorted(valid))
+
+
+def key_path(path: str, key: object) -> str:
+    """``path.key``, or ``path['key']`` for a key that would not read as one (empty, not text, or holding dots,
+    brackets, spaces or control characters)."""
+    plain = (isinstance(key, str) and key != "" and key.isprintable() and not any(c.isspace() for c in key)
+             and "." not in key and "[" not in key)
+    if plain:
+        return f"{path}.{key}" if path else str(key)
+    return f"{path}[{key!r}]"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from gan_core.errors import GanConfigError, unknown_name
+from gan_core.errors import GanConfigError, key_path, unknown_name
 from gan_core.noise import DEFAULT_NOISE
 from gan_core.noise import TorchNoise as Noise
 
@@ -113,10 +113,10 @@ def check(name: str, params: dict[str, float] | None = None, prefix: str = "pena
     own = PENALTIES[name].params
     for key, value in (params or {}).items():
         if key not in own:
-            raise GanConfigError(f"{prefix}.params.{key}", f"is not a parameter of penalty {name!r}",
+            raise GanConfigError(key_path(f"{prefix}.params", key), f"is not a parameter of penalty {name!r}",
                                  list(own) or "none: this penalty has no parameters")
         if not (math.isfinite(value) and value > 0):
-            raise GanConfigError(f"{prefix}.params.{key}", f"must be a finite number > 0, got {value!r}")
+            raise GanConfigError(key_path(f"{prefix}.params", key), f"must be a finite number > 0, got {value!r}")
 
 
 def get(name: str, params: dict[str, float] | None = None) -> Penalty:

@@ -59,6 +59,7 @@ def _leaves(cls: type, prefix: str = "") -> dict[str, typing.Any]:
 
 
 FIELDS = {**_leaves(GanConfig), **{f"sweep.{k}": v for k, v in _leaves(SweepConfig).items()}}
+MAPPINGS = {p for p, tp in FIELDS.items() if typing.get_origin(tp) is dict}  # their keys are the user's names
 
 HUGE_INTS = [-(2**63), -(2**31), -1, 0, 2**31, 2**40, 2**63, 10**30]
 ODD_FLOATS = [math.nan, math.inf, -math.inf, -1e308, 1e308, 5e-324, -0.0, 1.0000000000000002, 0.9999999999999999]
@@ -141,7 +142,9 @@ def _check(command: str, cfg: dict, sets: list[str], tmp: Path, capsys) -> None:
     keys = [s.split("=", 1)[0].split(".") for s in sets if s != "--set"]
     given = {".".join(k[:i]) for k in keys for i in range(1, len(k) + 1)}  # a --set key and its sections
     known = {*FIELDS, *(p.rsplit(".", 1)[0] for p in FIELDS), *given, str(config)}
-    assert field.split("[")[0].split("/")[0] in known or field.startswith("--set"), f"names no field: {err[0]}"
+    head = field.split("[")[0].split("/")[0]
+    under_mapping = any(head.startswith(m + ".") for m in MAPPINGS)
+    assert head in known or under_mapping or field.startswith("--set"), f"names no field: {err[0]}"
 
 
 PROFILE = settings(max_examples=300, deadline=None, derandomize=True, database=None,

@@ -14,17 +14,11 @@ from typing import Any, Literal
 import yaml
 
 from gan_core.config.schema import MOVED_KEYS, REMOVED_KEYS
-from gan_core.errors import GanConfigError
+from gan_core.errors import GanConfigError, key_path
 
 
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
-
-
-def _key_path(path: str, key: Any) -> str:
-    """``path.key``, or ``path['key']`` for a key that would not read as one (empty, dots, spaces, not text)."""
-    plain = isinstance(key, str) and key != "" and all(c.isalnum() or c in "_-" for c in key)
-    return f"{path}.{key}" if plain else f"{path}[{key!r}]"
 
 
 def _coerce(tp: Any, value: Any, path: str) -> Any:
@@ -62,7 +56,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             raise GanConfigError(path, f"expected a mapping, got {value!r}")
         if not args:
             return dict(value)
-        return {_coerce(args[0], k, path): _coerce(args[1], v, _key_path(path, k)) for k, v in value.items()}
+        return {_coerce(args[0], k, path): _coerce(args[1], v, key_path(path, k)) for k, v in value.items()}
     if tp is Any:
         return value
     if tp is bool:
