@@ -28,21 +28,22 @@ BLUR_SIGMAS = (0.5, 1.0, 2.0)
 
 def fd_calibration(name: str, seed: int = 0, root: str | None = None,
                    noise: tuple[float, ...] = NOISE_SIGMAS, blur: tuple[float, ...] = BLUR_SIGMAS,
-                   features: str | None = None, n_levels: int | None = None,
+                   features: str | None = None, n_levels: int | None = None, n_fake: int | None = None,
                    progress: Callable[[dict], None] | None = None) -> dict:
-    """FD floor and FD under each noise / blur level, with the protocol (``progress`` sees each partial result)."""
+    """FD floor and FD under each noise / blur level, with the protocol (``progress`` sees each partial result).
+    ``n_fake``: train images in the floor (default: as many as the reference holds, at most 10,000)."""
     test = build_dataset(DataConfig(name=name, split="test", root=root))
     train = build_dataset(DataConfig(name=name, split="train", root=root))
-    n = min(len(test), len(train), MAX_REAL)
+    n = min(n_fake or MAX_REAL, len(test), len(train), MAX_REAL)
     g = torch.Generator().manual_seed(seed)
     x, _ = train.get_batch(torch.randperm(len(train), generator=g)[:n].sort().values)
-    ev = ImageEvaluator(test, n, seed, features=features)
+    ev = ImageEvaluator(test, n, seed, features=features, n_real=min(len(test), MAX_REAL))
     out: dict = {"protocol": {**ev.protocol, "fake": f"{name} train split, {n} images"}, "noise": {}, "blur": {}}
     out["floor"] = ev.fd_only(x)
     if progress:
         progress(out)
     if n_levels is not None and n_levels < n:
-        ev = ImageEvaluator(test, n_levels, seed, features=features)  # real features: same set, cached
+        ev = ImageEvaluator(test, n_levels, seed, features=features, n_real=min(len(test), MAX_REAL))  # cached
         out["protocol"]["levels_fake"] = f"the first {n_levels} of those train images"
     x = x[:ev.n_fake]
     for kind, levels, damage in (("noise", noise, lambda s: gaussian_noise(x, s, seed)),
@@ -62,8 +63,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--features", default=None, help="inception, a shipped domain's CNN, or a weights file")
     ap.add_argument("--n-levels", type=int, default=None, help="images per noise/blur level (default: N)")
+    ap.add_argument("--n-fake", type=int, default=None, help="train images in the floor (default: N real)")
     a = ap.parse_args()
-    print(json.dumps(fd_calibration(a.dataset, a.seed, a.root, features=a.features, n_levels=a.n_levels), indent=2))
+    print(json.dumps(fd_calibration(a.dataset, a.seed, a.root, features=a.features, n_levels=a.n_levels,
+                                    n_fake=a.n_fake), indent=2))
 
 
 if __name__ == "__main__":
