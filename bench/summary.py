@@ -171,6 +171,8 @@ def fid_rows(r: dict[str, Any] | None) -> list[tuple[str, str, str, str, str, st
             out.append(("Fashion-MNIST FID(train, test), standard FID", f"{f['floor']:.2f}", "-", "-", "-",
                         f"N = {f['protocol']['n_fake']} train vs {f['protocol']['n_real']} test images" + _load(r)))
         curves = "; ".join(f"{k} " + ", ".join(f"{s}: {v:.1f}" for s, v in f[k].items()) for k in ("noise", "blur") if f[k])
+        if "levels_floor" in f:
+            curves = f"undamaged {f['levels_floor']:.1f}; {curves}"
         if curves:
             out.append(("Fashion-MNIST FID under noise / blur", curves, "-", "monotone", _met(all(
                 list(f[k].values()) == sorted(f[k].values()) for k in ("noise", "blur"))),

@@ -45,6 +45,7 @@ def fd_calibration(name: str, seed: int = 0, root: str | None = None,
     if n_levels is not None and n_levels < n:
         ev = ImageEvaluator(test, n_levels, seed, features=features, n_real=min(len(test), MAX_REAL))  # cached
         out["protocol"]["levels_fake"] = f"the first {n_levels} of those train images"
+        out["levels_floor"] = ev.fd_only(x[:n_levels])  # the same N undamaged: FD's bias grows as N shrinks
     x = x[:ev.n_fake]
     for kind, levels, damage in (("noise", noise, lambda s: gaussian_noise(x, s, seed)),
                                  ("blur", blur, lambda s: gaussian_blur(x, s))):
