@@ -11,13 +11,11 @@ recomputed and replaced.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
-from gan_core.metrics.inception import cache_dir
+from gan_core.metrics.inception import cache_dir, save_atomic
 
 
 def feature_file(key: str, x: torch.Tensor) -> Path:
@@ -48,12 +46,5 @@ def extract_real(extractor, x: torch.Tensor) -> torch.Tensor:
     if cached is not None:
         return cached
     feats = extractor.extract(x)[0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(feats.float(), tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    save_atomic(feats.float(), path)
     return feats.double()

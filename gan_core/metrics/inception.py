@@ -257,15 +257,20 @@ def weights_file() -> Path:
     if out.is_file():
         return out
     state, _ = convert(wheel_script())
+    save_atomic(state, out)
+    return out
+
+
+def save_atomic(obj: object, out: Path) -> None:
+    """``torch.save`` into a temporary file beside ``out``, then rename: readers never see half a file."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(state, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return out
 
 
 def load_network(path: Path | None = None) -> FidInceptionV3:
