@@ -217,7 +217,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     _raise_user_error(client, search, parent_id)
     _prune_checkpoints(search)
 
-    reruns = _seed_runs(search_rows, metric, mode, sw.seeds)
+    reruns = seed_reruns(search_rows, metric, mode, sw.seeds)
     from pipeline.report import write_report
 
     if reruns:
@@ -394,7 +394,7 @@ def _raise_user_error(client: Any, grid: Any, parent_id: str) -> None:
             raise mine
 
 
-def _seed_runs(rows: list[dict[str, Any]], metric: str, mode: str, seeds: int) -> list[dict[str, Any]]:
+def seed_reruns(rows: list[dict[str, Any]], metric: str, mode: str, seeds: int) -> list[dict[str, Any]]:
     """The best configuration of each loss and of each penalty (of each model, with ``sweep.models``), each
     with ``seeds`` seed indices."""
     ok = [r for r in rows if r["status"] in (runs.COMPLETED, runs.PRUNED) and r["score"] is not None

@@ -117,7 +117,7 @@ def _models() -> SweepConfig:
 
 
 def test_named_models_are_one_choice_with_their_loss_penalty_and_clipping() -> None:
-    from pipeline.sweep import _seed_runs
+    from pipeline.sweep import seed_reruns
     from pipeline.sweep_space import first_points
 
     sw = _models()
@@ -140,7 +140,7 @@ def test_named_models_are_one_choice_with_their_loss_penalty_and_clipping() -> N
         study.tell(trial, 0.0)
     assert {r["params"]["model"] for r in rows} == {m["name"] for m in STUDY_MODELS}
     # seed re-runs: the best (lowest) trial of each model, not of each loss (wgan and wgan-gp share one)
-    chosen = _seed_runs(rows, "fd", "min", seeds=2)
+    chosen = seed_reruns(rows, "fd", "min", seeds=2)
     assert len(chosen) == 2 * len(STUDY_MODELS)
     for m in sw.models:  # scores rise with i: each model's best is its first trial
         first = next(r for r in rows if r["params"]["model"] == m.name)
