@@ -16,6 +16,10 @@ from gan_core.errors import GanConfigError
 from gan_core.losses import LOSSES
 from gan_core.penalties import PENALTIES
 
+# sweep.objectives' second entry -> the metric each run logs (pipeline.cost)
+COSTS = {"cost": "cost_cpu_s", "cost_cpu_s": "cost_cpu_s", "cost_wall_s": "cost_wall_s",
+         "cost_gpu_s": "cost_gpu_s", "samples_seen": "samples_seen"}
+
 
 @dataclass
 class ModelSpec:
@@ -50,10 +54,14 @@ class SweepConfig:
     max_concurrent: int | None = None  # default: as many trials as the cluster's CPUs allow
     grace_evals: int = 2  # ASHA: evaluations before a trial may be stopped
     reduction_factor: int = 2
+    # [<primary metric>, <cost>]: Optuna searches both (multi-objective TPE); ASHA stays on the primary
+    objectives: list[str] | None = None
 
     def validate(self) -> None:
         if self.models is not None:
             self._validate_models()
+        if self.objectives is not None:
+            self._validate_objectives()
         for name in self.losses:
             if name not in LOSSES:
                 raise GanConfigError("sweep.losses", f"unknown loss {name!r}", LOSSES)
@@ -111,6 +119,17 @@ class SweepConfig:
                 raise GanConfigError(f"{where}.penalty", f"unknown penalty {m.penalty!r}", PENALTIES)
             if m.weight_clip is not None and not m.weight_clip > 0:
                 raise GanConfigError(f"{where}.weight_clip", f"must be > 0 or null, got {m.weight_clip}")
+
+    def _validate_objectives(self) -> None:
+        objs = self.objectives or []
+        costs = [o for o in objs if o in COSTS]
+        if len(objs) != 2 or len(costs) != 1 or objs[0] in COSTS:
+            raise GanConfigError("sweep.objectives", f"got {objs}: the primary metric, then one cost",
+                                 [f"[fd, {c}]" for c in COSTS])
+
+    def cost_objective(self) -> str | None:
+        """The cost metric searched beside the primary one (``cost`` means CPU-seconds), or None."""
+        return None if self.objectives is None else COSTS[self.objectives[1]]
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models or [] if m.name == name)

@@ -16,6 +16,8 @@ from typing import Any
 
 from gan_core.errors import GanConfigError
 from pipeline import runs
+from pipeline.cost import cost_markdown
+from pipeline.pareto import pareto_section
 
 PARAM_COLUMNS = {"penalty_weight": "penalty.weight", "lr_g": "optim.lr_g", "lr_d": "optim.lr_d",
                  "n_critic": "train.n_critic", "seed": "seed", "steps": "train.steps"}
@@ -160,6 +162,9 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
     table = rank(rows, metric, mode)
     md_table = markdown_table(table, metric, mode) if table else "(no completed seed runs)"
     plots = _plots(client, rows, table, metric, out) + _best_samples(client, uri, rows, metric, mode, out)
+    cost = parent.data.tags.get(runs.COST_OBJECTIVE)
+    pareto_md, pareto_plots = pareto_section(rows, metric, mode, cost, out) if cost else ([], [])
+    plots += pareto_plots
     shutil.rmtree(out / "tmp", ignore_errors=True)
     protocol = {k[len("protocol."):]: v for r in runs.children(client, exp_id, parent_id, max_results=1)
                 for k, v in r.data.tags.items() if k.startswith("protocol.")}
@@ -183,7 +188,7 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
            "seed re-runs of each loss's and each penalty's best search configuration. Rows whose interval overlaps "
            "the best one's are flagged as ties: the data cannot tell them apart."), "", md_table, "", *final_md,
           "## Protocol", "", *[f"- {k}: {v}" for k, v in sorted(protocol.items())],
-          f"- trials: {', '.join(f'{k}: {v}' for k, v in sorted(status.items()))}", "",
+          f"- trials: {', '.join(f'{k}: {v}' for k, v in sorted(status.items()))}", "", *cost_markdown(rows), *pareto_md,
           "## Plots", "", *[f"![{p}]({p})" for p in plots], "",
           "## All trials", "", "See trials.parquet (one row per trial: config, phase, status, metrics)."]
     diverged = [r for r in rows if r["status"] == runs.DIVERGED]

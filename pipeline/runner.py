@@ -26,6 +26,7 @@ from gan_core.noise import ShardedNoise
 from gan_core.tasks import TEST_SPLIT, final_evaluator, run_evaluator, task_of
 from pipeline import runs
 from pipeline.artifacts import save_samples
+from pipeline.cost import Cost
 from pipeline.tracking import RunLogger, git_commit
 
 CKPT_FILE = "state.pt"
@@ -88,6 +89,9 @@ class Recipe:
         self.evaluator: Any = None  # built at the first evaluation: its reference features need not delay step 1
         self.quality = "-"  # the last evaluation, for the console line
         self.last: dict[str, float] = {}  # the last reported metrics, returned at the end
+        self.cost = Cost()  # counted from here: building data and models is part of a run's cost
+        self.carried_cost: dict[str, float] | None = None  # the cost a resumed checkpoint recorded
+        self.spent: dict[str, float] = {}  # the cost at the latest report (kept in checkpoints)
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -100,6 +104,7 @@ class Recipe:
         self.trainer = build_trainer(cfg, self.spec, device=self.device, wrap=session.wrap(self.device),
                                      noise=ShardedNoise(session.rank, session.world))
         position, ckpt_dir = self.resume()
+        self.cost.resume(self.carried_cost, session.world if self.device.type == "cuda" else 0)
         self.task = task_of(self.ds)
         if self.trainer.step == 0:
             self.task.pretrain(self.trainer, self.ds)  # e.g. text: MLE before the game
@@ -118,6 +123,7 @@ class Recipe:
             return 0, None
         payload = load_checkpoint(Path(ckpt_dir) / CKPT_FILE)
         self.best = payload["extra"].get("best")
+        self.carried_cost = payload["extra"].get("cost")
         return restore(self.trainer, payload), ckpt_dir
 
     def tag_run(self, ckpt_dir: str | None) -> None:
@@ -187,11 +193,14 @@ class Recipe:
 
     def save(self, folder: Path) -> Path:
         return save_checkpoint(folder / CKPT_FILE, self.trainer, self.spec, self.stream.position,
-                               extra={"best": self.best})
+                               extra={"best": self.best, "cost": self.spent})
 
     def report(self, step: int, metrics: dict[str, float], checkpoint: bool) -> None:
         """Hand this step's metrics (and, at checkpoint steps, rank 0's checkpoint) to the session."""
         log, session = self.log, self.session
+        self.spent = self.spend()
+        if log is not None and not (step == self.cfg.train.steps and self.cfg.eval.has_final()):
+            log.metrics(self.spent, step)  # with a final evaluation, finish logs the last step's cost
         with tempfile.TemporaryDirectory() as tmp:
             cdir = None
             if checkpoint:
@@ -206,7 +215,7 @@ class Recipe:
             # step twice (RunLogger skips steps already in the run).
             if log is not None and session.flush_before_report:
                 log.flush()
-            session.report({**metrics, "step": step}, cdir if self.lead else None)
+            session.report({**metrics, **self.spent, "step": step}, cdir if self.lead else None)
             if log is not None and not session.flush_before_report:
                 log.flush()
 
@@ -214,12 +223,14 @@ class Recipe:
     def diverged(self, e: DivergedError) -> dict[str, float]:
         """NaN/inf losses: the run ends FAILED, and a searcher sees the worst score so it moves away."""
         log, last = self.log, self.last
+        self.spent = self.cost.local(self.trainer.d_steps * self.cfg.train.batch_size)  # a searcher weighs it too
         if log is not None:
             log.drop_unflushed()
             log.tags({runs.STATUS: runs.DIVERGED, runs.REASON: str(e)[:500]})
+            log.metrics(self.spent, self.trainer.step)
         if self.lead:
             last[self.primary] = -1e9 if self.mode == "max" else 1e9
-        last.update({"diverged": 1.0})
+        last.update({**self.spent, "diverged": 1.0})
         self.session.report({**last, "diverged": 1.0, "step": self.trainer.step}, None)
         if log is not None:
             log.end("FAILED")
@@ -241,10 +252,21 @@ class Recipe:
             print(f"[ganarena] final evaluation: {ev.describe(metrics)}", flush=True)
         return final
 
+    def spend(self) -> dict[str, float]:
+        """The run's cost so far (every rank calls it together: CPU-seconds are summed over the workers)."""
+        return self.cost.now(self.session.total, self.trainer.d_steps * self.cfg.train.batch_size)
+
     def finish(self) -> dict[str, float]:
         log = self.log
-        if self.lead and self.cfg.eval.has_final():
-            self.last.update(self.final_evaluation())
+        if self.cfg.eval.has_final():
+            self.spend()  # the workers' CPU, gathered before rank 0 alone runs the final evaluation
+            if self.lead:
+                self.last.update(self.final_evaluation())
+            self.spent = self.cost.local(self.trainer.d_steps * self.cfg.train.batch_size)  # evaluation included
+            if log is not None:
+                log.metrics(self.spent, self.trainer.step)
+                log.flush()
+        self.last.update(self.spent)
         if log is not None:
             if self.job.log_model:
                 tr = self.trainer

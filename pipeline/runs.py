@@ -28,6 +28,7 @@ STATUS = "ganarena.status"  # how a run ended: one of STATUSES
 REASON = "ganarena.reason"  # why it diverged or failed, one line
 METRIC = "ganarena.metric"  # a sweep's primary metric
 MODE = "ganarena.mode"  # its direction: "min" or "max"
+COST_OBJECTIVE = "ganarena.cost_objective"  # a multi-objective sweep's cost metric (sweep.objectives)
 BEST_CONFIG = "ganarena.best_config"  # a sweep's winner, set by its report
 WORKER_NODES = "ganarena.worker_nodes"  # the Ray nodes a run's workers ran on
 RESUMED_FROM = "ganarena.resumed_from_step"  # where the latest attempt picked up
@@ -119,9 +120,11 @@ def child_by_trial(c: Any, trial_id: str) -> Any | None:
 
 
 # ---------------------------------------------------------------------------- lifecycles
-def create_parent(c: Any, experiment_id: str, name: str, metric: str, mode: str) -> str:
-    return c.create_run(experiment_id, run_name=f"sweep {name}",
-                        tags={**name_tags(name), ROLE: "parent", METRIC: metric, MODE: mode}).info.run_id
+def create_parent(c: Any, experiment_id: str, name: str, metric: str, mode: str, cost: str | None = None) -> str:
+    tags = {**name_tags(name), ROLE: "parent", METRIC: metric, MODE: mode}
+    if cost is not None:
+        tags[COST_OBJECTIVE] = cost
+    return c.create_run(experiment_id, run_name=f"sweep {name}", tags=tags).info.run_id
 
 
 def child_name(sweep: str, trial_id: str) -> str:

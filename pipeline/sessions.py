@@ -70,6 +70,10 @@ class LocalSession:
         """The node of every rank (one process here)."""
         return ["local"]
 
+    def total(self, value: float) -> float:
+        """``value`` summed over the ranks (one here); every rank calls it at the same point."""
+        return value
+
     def stream(self, ds: Any, cfg: GanConfig, position: int) -> BatchStream:
         return BatchStream(ds, cfg.train.batch_size, seed=cfg.seed, position=position)
 
@@ -146,6 +150,15 @@ class RayTrainSession(_RaySession):
         out: list[str] = [""] * self.world
         dist.all_gather_object(out, mine)
         return out
+
+    def total(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        import torch.distributed as dist
+
+        out: list[float] = [0.0] * self.world
+        dist.all_gather_object(out, float(value))  # any backend (gloo on CPU, nccl on GPU)
+        return float(sum(out))
 
     def wrap(self, device: torch.device):
         if self.world == 1:

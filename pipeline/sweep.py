@@ -141,6 +141,10 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     ds = check_config(exp.gan)
     metric, mode = primary_metric(ds)
     sw = exp.sweep
+    cost = sw.cost_objective()
+    if cost is not None and sw.objectives[0] != metric:
+        raise GanConfigError("sweep.objectives", f"{sw.objectives[0]!r} is not this data's primary metric",
+                             [f"[{metric}, {sw.objectives[1]}]"])
     uri = resolve_tracking_uri(tracking_uri, workdir)
     if resume and not _parent_exists(uri, name):  # checked before anything is created
         raise GanConfigError("--resume", f"no sweep named {name!r} to resume in {uri}")
@@ -160,7 +164,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     if parent is None and resume:
         raise GanConfigError("--resume", f"no sweep named {name!r} to resume in {uri}")
     if parent is None:
-        parent_id = runs.create_parent(client, exp_id, name, metric, mode)
+        parent_id = runs.create_parent(client, exp_id, name, metric, mode, cost)
         RunLogger(uri, parent_id).params({f"sweep.{k}": v for k, v in dataclasses.asdict(sw).items()}
                                          | {"base.steps": exp.gan.train.steps, "base.data": exp.gan.data.name})
     else:
@@ -198,7 +202,8 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         from ray.tune.schedulers import ASHAScheduler
         from ray.tune.search.optuna import OptunaSearch
 
-        searcher = OptunaSearch(space=Space(sw, ctx), metric=metric, mode=mode, points_to_evaluate=first_points(sw),
+        objectives = {"metric": metric, "mode": mode} if cost is None else {"metric": [metric, cost], "mode": [mode, "min"]}
+        searcher = OptunaSearch(space=Space(sw, ctx), **objectives, points_to_evaluate=first_points(sw),
                                 sampler=TPESampler(multivariate=True, group=True, seed=exp.gan.seed))
         asha = ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode, max_t=max(n_evals, 1),
                              grace_period=min(sw.grace_evals, max(n_evals, 1)), reduction_factor=sw.reduction_factor)
@@ -209,8 +214,9 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                                                                   trial_dirname_creator=trial_dirname),
                           run_config=_run_config(f"{name}-search", storage, verbose, closer))
 
+    also = "" if cost is None else f" and {cost} (multi-objective TPE; ASHA on {metric})"
     progress.phase("search", sw.trials, f"{sw.trials} trials, {concurrent} at a time, Optuna TPE + ASHA on "
-                   f"{metric} ({'higher' if mode == 'max' else 'lower'} is better)")
+                   f"{metric} ({'higher' if mode == 'max' else 'lower'} is better){also}")
     search = _tuner(Path(storage) / name_key(f"{name}-search"), trainable, resume, make_search).fit()
     _stop_if_interrupted(client, search, sw.trials, exp_id, parent_id)
     search_rows = _finish_children(client, search, metric, exp.gan.train.steps)

@@ -53,7 +53,8 @@ def tiny_sweep_args(config: str, workdir, name: str, trials: int = TINY_SWEEP["t
             "discriminator.depth": 2, "train.steps": t["steps"], "train.batch_size": 64,
             "train.log_every": t["log_every"], "eval.every": t["eval_every"], "eval.samples": 500,
             "sweep.losses": "[" + ",".join(t["losses"]) + "]", "sweep.penalties": "[" + ",".join(t["penalties"]) + "]",
-            "sweep.grace_evals": 1, "eval.final_samples": TINY_SWEEP["final_samples"]}
+            "sweep.grace_evals": 1, "eval.final_samples": TINY_SWEEP["final_samples"],
+            "sweep.objectives": "[modes_hq,cost]"}  # multi-objective TPE: quality and CPU-seconds
     argv = ["sweep", config, "--workdir", str(workdir), "--name", name, "--trials", str(trials),
             "--seeds", str(t["seeds"])]
     for k, v in sets.items():

@@ -7,6 +7,7 @@ subprocess joined to that same instance. What a run logged is read back with Mlf
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import signal
@@ -108,6 +109,12 @@ def _assert_tracked(workdir: Path, run_id: str, workers: int) -> None:
     assert [m.step for m in modes] == evals and all(0 <= m.value <= 8.01 for m in modes)
     best = c.get_metric_history(run_id, "best_modes_hq")
     assert [m.value for m in best] == list(np.maximum.accumulate([m.value for m in modes]))
+    for key in ("cost_cpu_s", "cost_wall_s", "samples_seen"):  # what the run cost, at each report, once
+        hist = c.get_metric_history(run_id, key)
+        assert [m.step for m in hist] == evals, key
+        assert all(b.value > a.value > 0 for a, b in itertools.pairwise(hist)), key
+    assert [m.value for m in c.get_metric_history(run_id, "samples_seen")] == [s * 256 for s in evals]
+    assert run.data.metrics["cost_gpu_s"] == 0.0
     samples = sorted(a.path for a in c.list_artifacts(run_id, "samples"))
     assert samples == [f"samples/step_{s:07d}.png" for s in evals]
     assert {a.path for a in c.list_artifacts(run_id, "checkpoints")} == {"checkpoints/best.pt",
@@ -314,6 +321,9 @@ def test_interrupted_run_resumes_without_duplicate_steps(ray_local, tmp_path) ->
     for key in ("d_loss", "g_loss"):
         assert [m.step for m in c.get_metric_history(run.info.run_id, key)] == list(range(LOG, steps + 1, LOG)), key
     assert [m.step for m in c.get_metric_history(run.info.run_id, "modes_hq")] == list(range(ckpt, steps + 1, ckpt))
+    cpu = c.get_metric_history(run.info.run_id, "cost_cpu_s")  # the count continues from the checkpoint
+    assert [m.step for m in cpu] == list(range(ckpt, steps + 1, ckpt))
+    assert all(b.value > a.value for a, b in itertools.pairwise(cpu))
     assert _checkpoint(workdir, run.info.run_id)["trainer"]["step"] == steps
 
 

@@ -253,6 +253,27 @@ def test_parquet_and_report_agree_with_mlflow(swept) -> None:
     counts = dict(re.findall(r"(search/\w+|seed/\w+): (\d+)", md))
     assert sum(int(v) for k, v in counts.items() if k.startswith("search/")) == n_search
     assert counts["search/diverged"] == "1"
+    # what each run cost: in the table per trial, and summed in the report's cost section
+    trained = [row for row in table if row["status"] != "diverged"]
+    assert all(row["cost_cpu_s"] > 0 and row["cost_wall_s"] > 0 and row["samples_seen"] > 0 for row in trained)
+    costed = [row for row in table if math.isfinite(row.get("cost_cpu_s") or math.nan)]
+    cost = md.split("## Cost", 1)[1].split("## Plots", 1)[0]
+    hours = float(re.search(r"(\d+) runs: ([0-9.e+-]+) CPU-hours", cost).group(2))
+    assert re.search(r"(\d+) runs:", cost).group(1) == str(len(costed))
+    assert hours == pytest.approx(sum(row["cost_cpu_s"] for row in costed) / 3600, rel=6e-3)
+    assert cost.count("| seed |") == len(seed_configs) and cost.count("| search |") == 1
+    # sweep.objectives [modes_hq, cost]: the reported front is exactly the non-dominated completed search trials
+    full = [(row["modes_hq"], row["cost_cpu_s"]) for row in table if row["phase"] == "search"
+            and row["status"] == "completed"]
+    listed = re.findall(r"^\| .+? \| ([0-9.e+-]+) \| ([0-9,.e+-]+) \|$", md.split("## Quality vs cost", 1)[1],
+                        flags=re.MULTILINE)
+    on = [(float(q), float(c.replace(",", ""))) for q, c in listed]
+    assert on and (out / "pareto.png").exists()
+    def beaten(p):
+        return any(q >= p[0] and c <= p[1] and (q, c) != p for q, c in full)
+    want = sorted((q, c) for q, c in full if not beaten((q, c)))
+    assert [q for q, _ in sorted(on, key=lambda p: p[1])] == pytest.approx([q for q, _ in sorted(want, key=lambda p: p[1])], rel=1e-3)
+    assert _client(workdir).get_run(parent.info.run_id).data.tags["ganarena.cost_objective"] == "cost_cpu_s"
     # logged to the parent run, which names the winner
     logged = {a.path for a in _client(workdir).list_artifacts(parent.info.run_id, "report")}
     assert {"report/report.md", "report/trials.parquet", "report/report.html"} <= logged
