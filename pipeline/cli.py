@@ -1,4 +1,4 @@
-"""The ``ganarena`` command: train, sweep, report, sample, evaluate, ui, data prepare.
+"""The ``ganarena`` command: train, sweep, report, sample, evaluate, interpolate, ui, data prepare.
 
 Heavy modules (torch, ray, mlflow) are imported inside each command, so ``--help`` and input
 errors answer fast. Any user error is one line on stderr naming the field, and exit status 2.
@@ -69,11 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--tracking-uri", default=None)
         if cmd == "sample":
             c.add_argument("--out", type=Path, required=True, help=".png (images/toy), .npy (toy) or .txt (text)")
+            c.add_argument("--class", dest="label", type=int, default=None, metavar="K",
+                           help="class K of a conditional generator (default: every class, one per grid row)")
         else:
             c.add_argument("--feature-weights", default=None, metavar="FILE",
                            help="feature network for image metrics (default: the run's eval.feature_weights)")
             c.add_argument("--features", default=None, metavar="NAME",
                            help="feature network by name: inception (standard FID) or a shipped domain's CNN")
+
+    i = sub.add_parser("interpolate", help="a grid walking between latent points (and classes) of a generator")
+    i.add_argument("source", help="MLflow run id or name, or checkpoint file")
+    i.add_argument("--out", type=Path, required=True, help=".png grid (one walk per row) or .npy")
+    i.add_argument("--steps", type=int, default=8, help="points per walk, both ends included")
+    i.add_argument("--rows", type=int, default=8, help="walks")
+    i.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
+    i.add_argument("--seed", type=int, default=None, help="seed of the end points (default: the run's)")
+    i.add_argument("--which", choices=["best", "latest"], default="best")
+    i.add_argument("--workdir", type=Path, default=None)
+    i.add_argument("--tracking-uri", default=None)
 
     u = sub.add_parser("ui", help="MLflow UI on 127.0.0.1 for the project's tracking URI")
     u.add_argument("--host", default="127.0.0.1")
@@ -180,7 +193,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from pipeline.inspect import sample_command
 
-    print(sample_command(args.source, args.out, args.n, args.which, _workdir(args), args.tracking_uri))
+    print(sample_command(args.source, args.out, args.n, args.which, _workdir(args), args.tracking_uri, args.label))
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from pipeline.interpolate import interpolate_command
+
+    print(interpolate_command(args.source, args.out, args.steps, args.rows, args.slerp, args.which, _workdir(args),
+                              args.tracking_uri, args.seed))
     return 0
 
 
@@ -223,7 +244,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "sample": cmd_sample,
-            "evaluate": cmd_evaluate, "ui": cmd_ui, "data": cmd_data}
+            "evaluate": cmd_evaluate, "interpolate": cmd_interpolate, "ui": cmd_ui, "data": cmd_data}
 
 if __name__ == "__main__":
     sys.exit(main())

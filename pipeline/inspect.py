@@ -22,6 +22,7 @@ from gan_core.build import build_trainer
 from gan_core.checkpoint import checkpoint_config, load_checkpoint, restore
 from gan_core.config import GanConfig
 from gan_core.errors import GanConfigError
+from gan_core.latent import class_rows
 from gan_core.memory import check_count
 from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
@@ -100,11 +101,23 @@ def load_trainer(path: Path) -> tuple[GANTrainer, GanConfig, DataSpec, int]:
     return trainer, cfg, spec, trainer.step
 
 
-def _samples(trainer: GANTrainer, n: int, seed: int) -> torch.Tensor:
-    """``n`` samples from G_ema with a fixed seed, leaving the caller's RNG untouched."""
+def _samples(trainer: GANTrainer, n: int, seed: int, y: torch.Tensor | None = None) -> torch.Tensor:
+    """``n`` samples from G_ema with a fixed seed (labels ``y`` for a conditional one), leaving the caller's
+    RNG untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return trainer.sample(n)
+        return trainer.sample(n, y)
+
+
+def check_class(label: int | None, classes: int) -> None:
+    """``--class`` needs a conditional generator (of ``classes`` classes; 0: unconditional) and one of them."""
+    if label is None:
+        return
+    if not classes:
+        raise GanConfigError("--class", "this run's generator is unconditional (trained with data.conditional: "
+                             "false)", "leave --class out")
+    if not 0 <= label < classes:
+        raise GanConfigError("--class", f"got {label}", f"0..{classes - 1}")
 
 
 def _check_n(n: int | None, minimum: int = 1) -> None:
@@ -112,7 +125,7 @@ def _check_n(n: int | None, minimum: int = 1) -> None:
         raise GanConfigError("--n", f"must be >= {minimum}, got {n}")
 
 
-def _check_fits(n: int, spec: DataSpec) -> None:
+def check_fits(n: int, spec: DataSpec) -> None:
     """``n`` float32 samples of ``spec`` must fit in a quarter of this machine's memory."""
     check_count("--n", n, 4 * math.prod(spec.shape), f"samples of shape {tuple(spec.shape)}")
 
@@ -138,7 +151,8 @@ def _atomic(out: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def _write(fake: torch.Tensor, cfg: GanConfig, spec: DataSpec, out: Path, title: str) -> None:
+def write_samples(fake: torch.Tensor, cfg: GanConfig, spec: DataSpec, out: Path, title: str,
+           columns: int | None = None) -> None:
     """The data kind's Task writes the file (its dataset, for centres or a vocabulary, built only if needed)."""
     def dataset() -> Any:
         from gan_core.data import build_dataset
@@ -149,15 +163,18 @@ def _write(fake: torch.Tensor, cfg: GanConfig, spec: DataSpec, out: Path, title:
     if out.suffix.lower() not in task.formats:
         raise task.refuse(out.suffix.lower())
     with _atomic(out) as tmp:
-        task.write(fake, tmp, dataset, title)
+        task.write(fake, tmp, dataset, title, columns)
 
 
 # ----------------------------------------------------------------------------- commands
 
 
 def sample_command(source: str | Path, out: Path, n: int | None, which: str, workdir: Path,
-                   tracking_uri: str | None) -> str:
-    """Write ``n`` samples of the source's generator to ``out`` (.png, .npy or .txt); returns a report line."""
+                   tracking_uri: str | None, label: int | None = None) -> str:
+    """Write ``n`` samples of the source's generator to ``out`` (.png, .npy or .txt); returns a report line.
+
+    A conditional generator draws class ``label`` (``--class``), or without one every class in turn, one
+    class per grid row."""
     out = Path(out)
     if out.suffix.lower() not in EXTENSIONS:
         raise GanConfigError("--out", f"unsupported file type {out.suffix or '(none)'!r} in {out}", list(EXTENSIONS))
@@ -166,11 +183,18 @@ def sample_command(source: str | Path, out: Path, n: int | None, which: str, wor
     _check_n(n)
     with resolve_checkpoint(source, which, workdir, tracking_uri) as (path, what):
         trainer, cfg, spec, step = load_trainer(path)
-    count = n if n is not None else task_of(spec).default_samples
-    _check_fits(count, spec)
-    fake = _samples(trainer, count, cfg.seed)
-    _write(fake, cfg, spec, out, f"{cfg.name} step {step}")
-    return (f"[ganarena] wrote {count} samples {tuple(fake.shape[1:])} of {cfg.name!r} (step {step}, "
+    classes = trainer.num_classes
+    check_class(label, classes)
+    count = n if n is not None else (8 * classes if classes and label is None else task_of(spec).default_samples)
+    check_fits(count, spec)
+    y, columns, which_classes = None, None, ""
+    if label is not None:
+        y, which_classes = torch.full((count,), label, dtype=torch.long), f" of class {label}"
+    elif classes:
+        (y, columns), which_classes = class_rows(count, classes), f", one class per row (0..{classes - 1})"
+    fake = _samples(trainer, count, cfg.seed, y)
+    write_samples(fake, cfg, spec, out, f"{cfg.name} step {step}", columns)
+    return (f"[ganarena] wrote {count} samples {tuple(fake.shape[1:])}{which_classes} of {cfg.name!r} (step {step}, "
             f"{'EMA generator' if trainer.G_ema is not None else 'generator'}) from {what} to {out}")
 
 
@@ -185,7 +209,7 @@ def evaluate_command(source: str | Path, n: int | None, which: str, workdir: Pat
     _check_n(n, 2)
     with resolve_checkpoint(source, which, workdir, tracking_uri) as (path, what):
         trainer, cfg, spec, step = load_trainer(path)
-    _check_fits(n or cfg.eval.samples, spec)
+    check_fits(n or cfg.eval.samples, spec)
     weights = str(Path(feature_weights).expanduser().resolve()) if feature_weights else None
     task = task_of(spec)
     ev = run_evaluator(cfg, n_fake=n, features=weights or features)

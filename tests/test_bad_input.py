@@ -84,6 +84,10 @@ def assets(tmp_path_factory) -> Path:
     cfg = load_config(TINY)
     trainer = build_trainer(cfg, spec_of(build_dataset(cfg.data)))
     good = save_checkpoint(a / "good.pt", trainer, spec_of(build_dataset(cfg.data)), 0)
+    cond = load_config(DIGITS)  # a class-conditional generator (10 classes), tiny
+    cond.data.conditional, cond.generator.width, cond.discriminator.width = True, 8, 8
+    cond_data = build_dataset(cond.data)
+    save_checkpoint(a / "cond.pt", build_trainer(cond, spec_of(cond_data)), spec_of(cond_data), 0)
     payload = torch.load(good, weights_only=True)
     payload["config"]["generator"]["width"] = 32  # the config says 32 units, the weights have 16
     torch.save(payload, a / "other_shape.pt")
@@ -228,6 +232,12 @@ CASES = {
                                          "sweep.lecam_weight", "0 < low"),
     "sweep: unknown loss": (["sweep", TOY, "--set", "sweep.losses=[ns,wasserstein]"], "sweep.losses", "hinge"),
     "sweep: --trials 0": (["sweep", TOY, "--trials", "0"], "sweep.trials", ">= 1"),
+    "sweep: objectives without a cost": (["sweep", TOY, "--set", "sweep.objectives=[modes_hq,fd]"],
+                                         "sweep.objectives", "[fd, cost_wall_s]"),
+    "sweep: objectives cost first": (["sweep", TOY, "--set", "sweep.objectives=[cost,modes_hq]"],
+                                     "sweep.objectives", "[fd, cost]"),
+    "sweep: objectives not the data's primary metric": (["sweep", TOY, "--set", "sweep.objectives=[fd,cost]"],
+                                                        "sweep.objectives", "[modes_hq, cost]"),
     "sweep: resume an unknown name": (["sweep", TOY, "--resume", "--name", "ghost"], "--resume", "ghost"),
 }
 
@@ -265,6 +275,17 @@ SAMPLE_CASES = {
                           "more than a quarter of this machine's"),
     "evaluate --n beyond memory": (["evaluate", "{a}/good.pt", "--n", "1000000000000"], "--n", "allowed: 1.."),
     "--n 0": (["sample", "{a}/good.pt", "--out", "{t}/s.npy", "--n", "0"], "--n", ">= 1"),
+    "--class of an unconditional generator": (["sample", "{a}/good.pt", "--out", "{t}/s.npy", "--class", "3"],
+                                              "--class", "leave --class out"),
+    "--class beyond the classes": (["sample", "{a}/cond.pt", "--out", "{t}/s.png", "--class", "10"], "--class",
+                                   "0..9"),
+    "--class negative": (["sample", "{a}/cond.pt", "--out", "{t}/s.png", "--class", "-1"], "--class", "0..9"),
+    "interpolate --steps 1": (["interpolate", "{a}/cond.pt", "--out", "{t}/w.png", "--steps", "1"], "--steps",
+                              ">= 2"),
+    "interpolate --rows 0": (["interpolate", "{a}/good.pt", "--out", "{t}/w.npy", "--rows", "0"], "--rows", ">= 1"),
+    "interpolate a grid too large": (["interpolate", "{a}/good.pt", "--out", "{t}/w.npy", "--rows", "1000000",
+                                      "--steps", "1000000"], "--rows/--steps", "<= 4096"),
+    "interpolate to a .gif": (["interpolate", "{a}/good.pt", "--out", "{t}/w.gif"], "--out", ".png"),
     "report of a sweep where nothing ran": (["report", "ghost"], "sweep", "--workdir/--tracking-uri"),
     # MLflow's client alone would retry a dead server for minutes: each command probes it first
     "sample from an unreachable --tracking-uri": (["sample", "some-run", "--out", "{t}/s.npy", "--tracking-uri",

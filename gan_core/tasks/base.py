@@ -69,8 +69,10 @@ class Task:
     def refuse(self, suffix: str) -> GanConfigError:
         return GanConfigError("--out", f"{suffix} files are not written for {self.kind} samples", list(self.formats))
 
-    def write(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str = "") -> None:
-        """Write ``fake`` to ``path`` in the format its suffix names (one of ``formats``)."""
+    def write(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str = "",
+              columns: int | None = None) -> None:
+        """Write ``fake`` to ``path`` in the format its suffix names (one of ``formats``); ``columns`` lays an
+        image grid out (default 8)."""
         suffix = path.suffix.lower()
         if suffix not in self.formats:
             raise self.refuse(suffix)
@@ -80,10 +82,11 @@ class Task:
             with open(path, "wb") as f:
                 np.save(f, self.as_array(fake))
             return
-        self.write_file(fake, path, dataset, title)
+        self.write_file(fake, path, dataset, title, columns)
 
     def as_array(self, fake: torch.Tensor) -> Any:
         return fake.numpy()
 
-    def write_file(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str) -> None:
+    def write_file(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str,
+                   columns: int | None = None) -> None:
         raise self.refuse(path.suffix.lower())  # a kind that lists a format implements it here

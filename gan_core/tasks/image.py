@@ -19,15 +19,15 @@ def upscale_factor(size: int) -> int:
     return max(1, round(TILE_PX / max(size, 1)))
 
 
-def grid_png(fake: torch.Tensor, path: Path, n: int = 64) -> Path:
-    """An 8-column grid of the first ``n`` images (from [-1, 1]); 8x8 digits become 32x32 tiles."""
+def grid_png(fake: torch.Tensor, path: Path, n: int = 64, columns: int = 8) -> Path:
+    """A grid of the first ``n`` images (from [-1, 1]), ``columns`` wide; 8x8 digits become 32x32 tiles."""
     from torchvision.utils import save_image
 
     imgs = fake[:n].float().clamp(-1, 1) * 0.5 + 0.5
     k = upscale_factor(min(imgs.shape[-2:]))
     if k > 1:
         imgs = F.interpolate(imgs, scale_factor=k, mode="nearest")
-    save_image(imgs, path, nrow=8, padding=k)
+    save_image(imgs, path, nrow=columns, padding=k)
     return path
 
 
@@ -42,5 +42,6 @@ class ImageTask(Task):
     def evaluator_options(self, features: str | None) -> dict[str, Any]:
         return {"features": features}  # eval.feature_weights or eval.features / --feature-weights, --features
 
-    def write_file(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str) -> None:
-        grid_png(fake, path, n=len(fake))
+    def write_file(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str,
+                   columns: int | None = None) -> None:
+        grid_png(fake, path, n=len(fake), columns=columns or 8)

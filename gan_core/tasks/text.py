@@ -43,7 +43,8 @@ class TextTask(Task):
     def as_array(self, fake: torch.Tensor):
         return (fake.argmax(-1) if fake.is_floating_point() else fake).numpy()
 
-    def write_file(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str) -> None:
+    def write_file(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str,
+                   columns: int | None = None) -> None:
         ds = dataset()
         decode = getattr(ds, "decode", None)
         if decode is None:

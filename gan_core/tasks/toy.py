@@ -39,7 +39,8 @@ class ToyTask(Task):
     formats: ClassVar[dict[str, str]] = {".png": "scatter plot over the mode centres",
                                          ".npy": "array of the samples, (N, 2)"}
 
-    def write_file(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str) -> None:
+    def write_file(self, fake: torch.Tensor, path: Path, dataset: DatasetFn, title: str,
+                   columns: int | None = None) -> None:
         info = dataset().info
         info = info if "centres" in info else info.get("source_info", {})  # Parquet shards carry their source's
         scatter_png(fake, path, info.get("centres"), title)
