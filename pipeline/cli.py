@@ -178,6 +178,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"\n[ganarena] report: {out['report_dir']}/report.md (and report.html, trials.parquet)")
     print(f"[ganarena] MLflow parent run {out['parent_run_id']}; browse with: ganarena ui"
           + (f" --workdir {args.workdir}" if args.workdir else ""))
+    if out["champion"]:
+        print(f"[ganarena] the winner's generator is registered as {out['champion']} "
+              f"(ganarena sample {out['champion']} --out grid.png)")
     return 0
 
 

@@ -28,7 +28,7 @@ from gan_core.models import DataSpec
 from gan_core.step import GANTrainer
 from gan_core.tasks import TASKS, run_evaluator, task_of
 from pipeline import runs
-from pipeline.tracking import database_missing, resolve_tracking_uri
+from pipeline.tracking import database_missing, fluent_uri, resolve_tracking_uri
 
 WHICH = ("best", "latest")
 EXTENSIONS = sorted({suffix for task in TASKS.values() for suffix in task.formats})  # each kind writes some
@@ -56,6 +56,10 @@ def resolve_checkpoint(source: str | Path, which: str, workdir: Path,
                              "a checkpoint .pt file or an MLflow run id")
     not_a_file = GanConfigError("source", f"checkpoint file {src} not found", "a checkpoint .pt file or an MLflow run id")
     uri = resolve_tracking_uri(tracking_uri, workdir)
+    if src.startswith("models:/"):
+        with registered_checkpoint(src, uri) as found:
+            yield found
+        return
     if database_missing(uri):
         if _looks_like_path(src):
             raise not_a_file
@@ -90,6 +94,30 @@ def resolve_checkpoint(source: str | Path, which: str, workdir: Path,
             raise GanConfigError("source", f"cannot download checkpoints/{which}.pt of run {run_id} "
                                  f"({type(e).__name__})") from None
         yield Path(local), f"MLflow run {run_id} ({run.info.run_name}), checkpoints/{which}.pt"
+
+
+@contextlib.contextmanager
+def registered_checkpoint(src: str, uri: str) -> Iterator[tuple[Path, str]]:
+    """The checkpoint inside a registered generator (``models:/<name>@<alias>`` or ``models:/<name>/<version>``)."""
+    import mlflow.artifacts
+
+    if database_missing(uri):
+        raise GanConfigError("source", f"no MLflow database at {uri} to look {src} up in",
+                             "--workdir/--tracking-uri of the sweep that registered it")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with tempfile.TemporaryDirectory(prefix="ganarena-model-") as tmp:
+        try:
+            with fluent_uri(uri):
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=src, dst_path=tmp))
+        except Exception as e:  # noqa: BLE001 - unknown name, alias or version: MLflow raises several types
+            raise GanConfigError("source", f"cannot load registered model {src} from {uri} "
+                                 f"({(str(e).strip().splitlines() or [type(e).__name__])[0][:160]})",
+                                 "models:/<sweep>-generator@champion, or a run id, or a checkpoint file") from None
+        found = sorted(local.glob("artifacts/*.pt"))
+        if len(found) != 1:
+            raise GanConfigError("source", f"{src} is not a ganarena generator (no checkpoint in its artifacts)",
+                                 "a model registered by `ganarena sweep`")
+        yield found[0], f"registered model {src}"
 
 
 def load_trainer(path: Path) -> tuple[GANTrainer, GanConfig, DataSpec, int]:

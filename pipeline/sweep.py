@@ -248,8 +248,11 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     report_dir = workdir / "reports" / name_key(name)
     progress.phase("report", 0, f"{report_dir}")
     out = write_report(uri, exp_id, parent_id, report_dir)
+    from pipeline.registry import register_champion
+
+    champion = register_champion(uri, parent_id, name, out["ranking"], out["rows"], metric, mode)
     client.set_terminated(parent_id, "FINISHED")
-    return {**out, "parent_run_id": parent_id}
+    return {**out, "parent_run_id": parent_id, "champion": champion}
 
 
 def _quiet_search_libraries() -> None:

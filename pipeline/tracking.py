@@ -6,12 +6,14 @@ the end), so a run restarted from its latest checkpoint never logs the same step
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,30 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except OSError:
         return "unknown"
+
+
+@contextlib.contextmanager
+def fluent_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API (``log_model``, ``models:/`` URIs) on ``uri`` (tracking and registry) for the block,
+    then exactly as before: ``mlflow.set_tracking_uri`` also exports MLFLOW_TRACKING_URI, which would leak
+    into every later command and subprocess of this process."""
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry
+    from mlflow.tracking._tracking_service import utils as tracking
+
+    saved = tracking._tracking_uri, registry._registry_uri
+    env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        tracking._tracking_uri, registry._registry_uri = saved
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class RunLogger:
