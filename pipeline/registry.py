@@ -41,7 +41,7 @@ class GeneratorModel(mlflow.pyfunc.PythonModel):
         self.G = (trainer.G_ema if trainer.G_ema is not None else trainer.G).eval()
         self.classes = trainer.num_classes
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+    def predict(self, context, model_input, params=None):  # no type hints: MLflow would validate against them
         import numpy as np
         import torch
 

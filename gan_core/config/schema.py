@@ -120,7 +120,7 @@ class TrainConfig:
     steps: int = 2000
     batch_size: int = 256  # global batch, split across data-parallel workers
     n_critic: int = 1  # discriminator updates per generator update
-    ema_decay: float = 0.999  # 0 turns the generator EMA off
+    ema_decay: float = 0.999  # 0 turns the generator EMA off; warmed up: min(decay, (1 + t) / (10 + t))
     amp: Literal["none", "bf16", "fp16"] = "none"
     grad_clip: float | None = None  # clip each player's gradient norm
     log_every: int = 50
