@@ -248,5 +248,28 @@ def evaluate_command(source: str | Path, n: int | None, which: str, workdir: Pat
             f"from {what}")
     body = "\n".join(f"  {k:<14} {v:.6g}" for k, v in result.items())
     proto = "\n".join(f"  {k:<26} {v}" for k, v in ev.protocol.items())
+    intra = intra_class_lines(ev, trainer, cfg) if trainer.num_classes and task.kind == "image" else ""
     return (f"{head}\nmetrics (primary: {ev.primary}, {'higher' if ev.mode == 'max' else 'lower'} is better):\n"
-            f"{body}\nprotocol:\n{proto}\n{ev.describe(result)}")
+            f"{body}\n{intra}protocol:\n{proto}\n{ev.describe(result)}")
+
+
+def intra_class_lines(ev: Any, trainer: GANTrainer, cfg: GanConfig) -> str:
+    """A conditional image generator's intra-class FD per class and mean, beside the real-vs-real floor."""
+    from gan_core.data import build_dataset
+    from gan_core.metrics.intra_class import intra_class_fd
+
+    classes = trainer.num_classes
+    per = max(2, ev.n_fake // classes)
+
+    def sample(labels: torch.Tensor) -> torch.Tensor:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed + 1)
+            return trainer.sample(len(labels), labels)
+
+    gen, floor = intra_class_fd(ev.extractor, ev.ds, build_dataset(cfg.data, seed=cfg.seed), sample, per, classes,
+                                cfg.seed)
+    rows = [f"  class {c:<4} {gen[f'fd_class_{c}']:<12.5g} {floor[f'fd_class_{c}']:.5g}" for c in range(classes)]
+    return (f"intra-class FD ({per} samples of each class vs the class's reference images; floor: {per} training "
+            f"images of each class):\n  {'':<10} {'generator':<12} floor\n" + "\n".join(rows) +
+            f"\n  {'mean':<10} {gen['intra_fd']:<12.5g} {floor['intra_fd']:.5g}  (intra_fd; "
+            f"{gen['intra_fd'] / floor['intra_fd']:.2f}x the floor)\n")

@@ -93,3 +93,34 @@ def test_interpolation_refuses_text_generators(tmp_path, capsys) -> None:
     assert main(["interpolate", str(ckpt), "--out", str(tmp_path / "w.npy")]) == 2
     assert "text generator" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["text.pt"]
+
+
+def test_intra_class_fd_is_the_mean_of_per_class_fds() -> None:
+    from gan_core.metrics.image import frechet_distance
+    from gan_core.metrics.intra_class import per_class_fd
+
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(300, 4, generator=g, dtype=torch.float64), torch.randn(300, 4, generator=g, dtype=torch.float64)
+    ry, fy = torch.arange(300) % 3, torch.arange(300) // 100
+    fake[fy == 2] += 3.0  # class 2 is off by 3 in every dimension: FD ~ 4 * 9
+    out = per_class_fd(real, ry, fake, fy, 3)
+    for c in range(3):
+        assert out[f"fd_class_{c}"] == pytest.approx(frechet_distance(real[ry == c], fake[fy == c]))
+    assert out["intra_fd"] == pytest.approx(sum(out[f"fd_class_{c}"] for c in range(3)) / 3)
+    assert out["fd_class_2"] > 30 and out["fd_class_0"] < 1
+    assert per_class_fd(real, ry, real, ry, 3)["intra_fd"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_evaluate_reports_intra_class_fd_beside_its_floor(cond_ckpt, capsys) -> None:
+    import re
+
+    assert main(["evaluate", str(cond_ckpt), "--n", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "intra-class FD (20 samples of each class" in out
+    rows = re.findall(r"^  class (\d+)\s+([0-9.e+-]+)\s+([0-9.e+-]+)$", out, flags=re.MULTILINE)
+    assert [int(c) for c, _, _ in rows] == list(range(10))
+    gen, floor = [float(g) for _, g, _ in rows], [float(f) for _, _, f in rows]
+    mean = re.search(r"^  mean\s+([0-9.e+-]+)\s+([0-9.e+-]+)", out, flags=re.MULTILINE)
+    assert float(mean.group(1)) == pytest.approx(sum(gen) / 10, rel=1e-3)
+    assert float(mean.group(2)) == pytest.approx(sum(floor) / 10, rel=1e-3)
+    assert all(g > f for g, f in zip(gen, floor, strict=True))  # 20 training steps are far from real digits
