@@ -224,9 +224,17 @@ def cmd_ui(args: argparse.Namespace) -> int:
         from gan_core.errors import GanConfigError
 
         raise GanConfigError("--workdir", f"no MLflow database at {uri}; run `ganarena train` or `sweep` first")
-    print(f"[ganarena] MLflow UI for {uri} on http://{args.host}:{args.port}", flush=True)
-    # MLflow 3 opens experiments in its GenAI view; sweeps and training runs are under "Model training"
-    print(f"[ganarena] runs: http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning", flush=True)
+    from pipeline.tracking import ui_link
+
+    base = f"http://{args.host}:{args.port}"
+    print(f"[ganarena] MLflow UI for {uri} on {base}", flush=True)
+    # MLflow 3.17 opens an experiment in its GenAI view unless told otherwise (per browser); these links open
+    # the training runs with the primary metric, loss, penalty and cost columns (pipeline.tracking.ui_view_tags)
+    from mlflow.tracking import MlflowClient
+
+    for exp in MlflowClient(uri).search_experiments():
+        if exp.name != "Default":
+            print(f"[ganarena]   {exp.name}: {ui_link(base, exp.experiment_id)}", flush=True)
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     exe = str(mlflow_bin) if mlflow_bin.exists() else "mlflow"
     os.execv(exe, [exe, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])

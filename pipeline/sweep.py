@@ -155,7 +155,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     from pipeline.train import Placement, storage_for
 
     storage = storage_for(Placement(storage_path=storage_path), workdir, alive_nodes())
-    exp_id = prepare_experiment(uri, name, workdir)
+    exp_id = prepare_experiment(uri, name, workdir, metric)
     client = runs.client(uri)
     parent = runs.find_run(client, exp_id, name, role="parent")
     if parent is not None and not resume:

@@ -7,6 +7,7 @@ the end), so a run restarted from its latest checkpoint never logs the same step
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -99,8 +100,29 @@ def database_missing(uri: str) -> bool:
     return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file()
 
 
-def prepare_experiment(uri: str, experiment: str, workdir: Path) -> str:
-    """Create (or find) the experiment from the driver, before any worker writes; returns its id.
+UI_VIEW = "ganarena"  # the shared view of the runs table that `ganarena ui` links to
+
+
+def ui_view_tags(metric: str | None) -> dict[str, str]:
+    """Experiment tags that make MLflow 3.17's UI show training runs with our columns: the experiment kind
+    (model training, not GenAI) and a shared view, ``mlflow.sharedViewState.<key>``, which the runs page
+    loads for ``?viewStateShareKey=<key>`` (its columns: the primary metric and its best value, the loss, the
+    penalty and its weight, and the CPU cost)."""
+    columns = ([f"metrics.`{metric}`", f"metrics.`best_{metric}`"] if metric else []) + [
+        "params.`loss.name`", "params.`penalty.name`", "params.`penalty.weight`", "metrics.`cost_cpu_s`"]
+    view = {"name": "ganarena: quality, loss, penalty, cost", "createdAt": 0, "updatedAt": 0,
+            "state": json.dumps({"selectedColumns": columns})}
+    return {"mlflow.experimentKind": "custom_model_development", f"mlflow.sharedViewState.{UI_VIEW}": json.dumps(view)}
+
+
+def ui_link(base: str, experiment_id: str) -> str:
+    """The runs table of an experiment in the training view with our columns (``ui_view_tags``)."""
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={UI_VIEW}"
+
+
+def prepare_experiment(uri: str, experiment: str, workdir: Path, metric: str | None = None) -> str:
+    """Create (or find) the experiment from the driver, before any worker writes; returns its id. Its UI view
+    (``ui_view_tags``: ``metric`` is the primary metric) is set on it each time.
 
     An unreachable server or unwritable database is a GanConfigError naming the URI.
     """
@@ -122,9 +144,13 @@ def prepare_experiment(uri: str, experiment: str, workdir: Path) -> str:
     try:
         exp = client.get_experiment_by_name(experiment)
         if exp is not None:
-            return exp.experiment_id
-        location = (workdir / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
-        return client.create_experiment(experiment, artifact_location=location)
+            exp_id = exp.experiment_id
+        else:
+            location = (workdir / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
+            exp_id = client.create_experiment(experiment, artifact_location=location)
+        for key, value in ui_view_tags(metric).items():
+            client.set_experiment_tag(exp_id, key, value)
+        return exp_id
     except Exception as e:  # noqa: BLE001 - connection/DB errors have many types
         raise GanConfigError("--tracking-uri", f"cannot reach MLflow at {uri} ({type(e).__name__}: "
                              f"{str(e).splitlines()[0][:160] if str(e) else ''})") from None

@@ -20,6 +20,7 @@ from gan_core.config import GanConfig, flatten, to_dict
 from gan_core.data import build_dataset, check_shape
 from gan_core.errors import GanConfigError
 from gan_core.memory import check_count, machine_bytes
+from gan_core.tasks import primary_metric
 from pipeline import runs
 from pipeline.names import name_key
 from pipeline.runner import Job
@@ -171,7 +172,7 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     reserve = 0.5 if cfg.data.name == "parquet" else 0.0
     per_cpu, threads = size_workers(placement, {**resources, "CPU": resources.get("CPU", 1.0) - reserve})
     storage = storage_for(placement, workdir, alive_nodes())
-    exp_id = prepare_experiment(uri, experiment, workdir)
+    exp_id = prepare_experiment(uri, experiment, workdir, primary_metric(ds)[0])
 
     client = runs.client(uri)
     existing = runs.find_run(client, exp_id, name)

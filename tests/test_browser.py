@@ -44,7 +44,7 @@ def _chromium() -> str:
 
 @pytest.fixture(scope="module")
 def ui(tiny_sweep, tmp_path_factory):
-    """`ganarena ui --workdir <the tiny sweep>` on a free 127.0.0.1 port; yields (base URL, workdir, name)."""
+    """`ganarena ui --workdir <the tiny sweep>` on a free 127.0.0.1 port; yields (base URL, workdir, name, its log)."""
     workdir, name, rc, out = tiny_sweep
     assert rc == 0, out[-3000:]
     port = _free_port()
@@ -67,7 +67,7 @@ def ui(tiny_sweep, tmp_path_factory):
             except OSError:
                 pass
             time.sleep(1)
-        yield base, workdir, name
+        yield base, workdir, name, log
     finally:
         # the whole group: MLflow's job consumers outlive a SIGTERM to the server
         for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
@@ -86,8 +86,10 @@ def test_mlflow_ui_shows_the_sweep_and_its_runs(ui) -> None:
     from mlflow.tracking import MlflowClient
     from playwright.sync_api import expect, sync_playwright
 
+    from pipeline.tracking import ui_link
+
     chromium = _chromium()
-    base, workdir, name = ui
+    base, workdir, name, ui_log = ui
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     exp = client.get_experiment_by_name(name)
     runs = client.search_runs([exp.experiment_id])
@@ -99,9 +101,10 @@ def test_mlflow_ui_shows_the_sweep_and_its_runs(ui) -> None:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            # MLflow 3 opens experiments in its GenAI view by default; runs live in "Model training"
-            page.goto(f"{base}/#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning",
-                      wait_until="domcontentloaded")
+            # the link `ganarena ui` prints: training runs (not MLflow 3's GenAI view) with our shared column view
+            link = ui_link(base, exp.experiment_id)
+            assert link in ui_log.read_text()
+            page.goto(link, wait_until="domcontentloaded")
             parent_cell = page.get_by_text(parent.info.run_name, exact=True).first
             expect(parent_cell).to_be_visible(timeout=120_000)
             expect(page.get_by_text(name, exact=True).first).to_be_visible()  # the experiment (breadcrumb, side bar)
@@ -123,6 +126,11 @@ def test_mlflow_ui_shows_the_sweep_and_its_runs(ui) -> None:
             row.locator("[col-id='attributes.`Run Name`'] button").first.click()
             for child in children:
                 expect(page.get_by_text(child, exact=True).first).to_be_visible(timeout=30_000)
+            # without any configuration: the primary metric, its best value, the loss and the penalty as columns
+            for col in ("metrics.`modes_hq`", "metrics.`best_modes_hq`", "params.`loss.name`", "params.`penalty.name`"):
+                expect(page.locator(f"[role=columnheader][col-id='{col}']").first).to_be_attached(timeout=30_000)
+            loss_cells = page.locator("[role=gridcell][col-id='params.`loss.name`']")
+            assert {loss_cells.nth(i).inner_text().strip() for i in range(loss_cells.count())} & {"ns", "hinge"}
             SHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOT))
         finally:
