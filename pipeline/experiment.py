@@ -48,7 +48,8 @@ class SweepConfig:
     ada_target: tuple[float, float] | None = None  # uniform range of augment.target, sampled when a policy is on
     lecam_weight: tuple[float, float] | None = None  # log-uniform range of lecam.weight; null pins the config's
     trials: int = 12  # search trials
-    seeds: int = 3  # re-runs of each loss's (and penalty's) best configuration
+    seeds: int = 3  # re-runs of each loss's (and penalty's) best configuration (0: search only)
+    search_steps: int | None = None  # search trials train this many steps (seed re-runs: train.steps); null: same
     workers_per_trial: int = 1  # >1 runs each trial as its own Ray Train TorchTrainer
     cpus_per_trial: float = 1.0
     max_concurrent: int | None = None  # default: as many trials as the cluster's CPUs allow
@@ -91,9 +92,13 @@ class SweepConfig:
             raise GanConfigError("sweep.ada_target", f"need -1 < low <= high < 1, got {list(self.ada_target)}")
         if self.lecam_weight is not None and not 0 < self.lecam_weight[0] <= self.lecam_weight[1]:
             raise GanConfigError("sweep.lecam_weight", f"need 0 < low <= high, got {list(self.lecam_weight)}")
-        for name in ("trials", "seeds", "workers_per_trial", "grace_evals", "reduction_factor"):
+        for name in ("trials", "workers_per_trial", "grace_evals", "reduction_factor"):
             if getattr(self, name) < 1:
                 raise GanConfigError(f"sweep.{name}", f"must be >= 1, got {getattr(self, name)}")
+        if self.seeds < 0:
+            raise GanConfigError("sweep.seeds", f"must be >= 0 (0: search only), got {self.seeds}")
+        if self.search_steps is not None and self.search_steps < 1:
+            raise GanConfigError("sweep.search_steps", f"must be >= 1 or null, got {self.search_steps}")
         if self.cpus_per_trial <= 0:
             raise GanConfigError("sweep.cpus_per_trial", "must be > 0")
         if self.max_concurrent is not None and self.max_concurrent < 1:

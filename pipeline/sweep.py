@@ -42,6 +42,7 @@ class SweepContext:
     cpus_per_worker: float
     threads: int  # torch threads per worker
     storage: str  # Ray storage path (multi-worker trials' own TorchTrainer runs)
+    search_steps: int | None = None  # search trials' budget (sweep.search_steps); None: train.steps
     verbose: bool = False
 
 
@@ -62,6 +63,7 @@ def _trial(config: dict[str, Any]) -> None:
     gan = apply_params(ctx.base, params, seed_index)
     if seed_index is None:  # the final evaluation (e.g. Inception FID) is for the seed re-runs only
         gan["eval"].update(final_samples=None, final_features=None)
+        gan["train"]["steps"] = ctx.search_steps or gan["train"]["steps"]  # sweep.search_steps: a cheaper search
     label = label_of(params) + (f" seed {seed_index}" if seed_index is not None else "")
     trial_id = tune.get_context().get_trial_id()
     client = runs.client(ctx.uri)
@@ -183,7 +185,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     base["train"]["ckpt_every"] = base["eval"]["every"]  # every report carries the metric and a checkpoint
     ctx = SweepContext(base=base, uri=uri, exp_id=exp_id, parent=parent_id, sweep=name, metric=metric, mode=mode,
                        workers=sw.workers_per_trial, cpus_per_worker=per_worker, threads=max(1, int(per_worker)),
-                       storage=storage, verbose=verbose)
+                       storage=storage, search_steps=sw.search_steps, verbose=verbose)
     # Tune saves its experiment state every 10 s or more by default (auto): a driver killed then leaves it
     # not knowing the trials created since, and --resume runs new trials in their place (deleting their
     # first runs). Saving every second bounds that to trials started in the last second or so.
@@ -194,8 +196,9 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
 
     trainable = tune.with_resources(_trial, trial_resources)
     progress = SweepProgress(metric, mode)
-    closer = _close_on_complete(uri, exp.gan.train.steps, progress)
-    n_evals = math.ceil(exp.gan.train.steps / exp.gan.eval.every)
+    search_steps = sw.search_steps or exp.gan.train.steps
+    closer = _close_on_complete(uri, search_steps, progress)
+    n_evals = math.ceil(search_steps / exp.gan.eval.every)
 
     def make_search() -> Any:
         from optuna.samplers import TPESampler
@@ -219,7 +222,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                    f"{metric} ({'higher' if mode == 'max' else 'lower'} is better){also}")
     search = _tuner(Path(storage) / name_key(f"{name}-search"), trainable, resume, make_search).fit()
     _stop_if_interrupted(client, search, sw.trials, exp_id, parent_id)
-    search_rows = _finish_children(client, search, metric, exp.gan.train.steps)
+    search_rows = _finish_children(client, search, metric, search_steps)
     _raise_user_error(client, search, parent_id)
     _prune_checkpoints(search)
 
@@ -231,7 +234,8 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
             return tune.Tuner(trainable, param_space={"ctx": ctx, "run": tune.grid_search(reruns)},
                               tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
                                                           trial_dirname_creator=trial_dirname),
-                              run_config=_run_config(f"{name}-seeds", storage, verbose, closer))
+                              run_config=_run_config(f"{name}-seeds", storage, verbose,
+                                                     _close_on_complete(uri, exp.gan.train.steps, progress)))
 
         each = "model" if sw.models else "loss and each penalty"
         progress.phase("seed re-runs", len(reruns), f"the best configuration of each {each}, "
@@ -242,7 +246,8 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         _raise_user_error(client, seeds, parent_id)
         _prune_checkpoints(seeds)
     else:
-        progress.phase("seed re-runs", 0, "skipped: no search trial finished with a score")
+        why = "sweep.seeds is 0" if sw.seeds == 0 else "no search trial finished with a score"
+        progress.phase("seed re-runs", 0, f"skipped: {why}")
         seed_rows = []
     _drop_orphans(client, exp_id, parent_id, {r["trial_id"] for r in search_rows + seed_rows})
     report_dir = workdir / "reports" / name_key(name)

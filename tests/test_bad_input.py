@@ -232,6 +232,8 @@ CASES = {
                                          "sweep.lecam_weight", "0 < low"),
     "sweep: unknown loss": (["sweep", TOY, "--set", "sweep.losses=[ns,wasserstein]"], "sweep.losses", "hinge"),
     "sweep: --trials 0": (["sweep", TOY, "--trials", "0"], "sweep.trials", ">= 1"),
+    "sweep: --seeds -1": (["sweep", TOY, "--seeds", "-1"], "sweep.seeds", "0: search only"),
+    "sweep: search_steps 0": (["sweep", TOY, "--set", "sweep.search_steps=0"], "sweep.search_steps", ">= 1 or null"),
     "sweep: objectives without a cost": (["sweep", TOY, "--set", "sweep.objectives=[modes_hq,fd]"],
                                          "sweep.objectives", "[fd, cost_wall_s]"),
     "sweep: objectives cost first": (["sweep", TOY, "--set", "sweep.objectives=[cost,modes_hq]"],

@@ -222,8 +222,8 @@ def test_tiny_study_sweep_over_named_models(matrix_env) -> None:
     if missing:
         pytest.skip(f"{config.name}: its data {missing} is not on this machine")
     workdir = matrix_env / "study-sweep"
-    sets = {**TINY, "train.steps": 4, "eval.every": 2, "train.ckpt_every": 2, "eval.final_samples": 20,
-            "eval.final_features": "null", "sweep.grace_evals": 1}
+    sets = {**TINY, "train.steps": 4, "sweep.search_steps": 2, "eval.every": 2, "train.ckpt_every": 2,
+            "eval.final_samples": 20, "eval.final_features": "null", "sweep.grace_evals": 1}
     argv = ["sweep", str(config), "--workdir", str(workdir), "--name", "study-tiny", "--trials", "2", "--seeds", "1"]
     for k, v in sets.items():
         argv += ["--set", f"{k}={v}"]
@@ -240,6 +240,11 @@ def test_tiny_study_sweep_over_named_models(matrix_env) -> None:
     assert by_phase == {"search": ["mm", "ns"], "seed": ["mm", "ns"]}, by_phase  # the first two models
     for r in kids:
         assert (r.data.params["loss.name"], r.data.params["loss.weight_clip"]) in {("minimax", "None"), ("ns", "None")}
-        if r.data.tags["ganarena.phase"] == "seed":
+        seed = r.data.tags["ganarena.phase"] == "seed"
+        if seed:
             assert "final_fd" in r.data.metrics
+        # sweep.search_steps: the search trains 2 steps, the seed re-runs the full 4
+        assert max(m.step for m in client.get_metric_history(r.info.run_id, "fd")) == (4 if seed else 2)
+        assert r.data.params["train.steps"] == ("4" if seed else "2")
+        assert r.data.tags["ganarena.status"] == "completed"
     assert "## Final evaluation" in (workdir / "reports" / "study-tiny" / "report.md").read_text()
