@@ -129,14 +129,16 @@ def test_evaluate_reports_intra_class_fd_beside_its_floor(cond_ckpt, capsys) -> 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_class_samples_of_a_short_mnist5k_conditional_run_are_of_that_class(tmp_path) -> None:
-    """configs/mnist5k_conditional.yaml, narrowed (32-wide nets, Adam 4e-4, beta1 0.5) and trained 1,000 steps:
-    the shipped mnist5k classifier (test accuracy 0.99) reads `--class 3` samples as 3s far above chance."""
+    """configs/mnist5k_conditional.yaml, narrowed (16-wide nets, Adam 1e-3, beta1 0.5) and trained 1,000 steps:
+    the shipped mnist5k classifier (test accuracy 0.99) reads `--class 3` samples as 3s far above chance.
+    (Measured: this run's samples of all classes are read as their label 55% of the time at 900 steps, 78% at
+    1,200; the shipped learning rates, 1e-4 / 4e-4, learn the classes far more slowly: 21% at 1,600 steps.)"""
     from gan_core.loop import BatchStream, fit
     from gan_core.metrics.features import build_extractor
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "mnist5k_conditional.yaml")
-    cfg.generator.width = cfg.discriminator.width = 32
-    cfg.optim.lr_g = cfg.optim.lr_d = 4e-4
+    cfg.generator.width = cfg.discriminator.width = 16
+    cfg.optim.lr_g = cfg.optim.lr_d = 1e-3
     cfg.optim.betas_g, cfg.optim.betas_d = [0.5, 0.9], [0.5, 0.9]
     ds = build_dataset(cfg.data, seed=0)
     torch.manual_seed(0)
@@ -150,5 +152,5 @@ def test_class_samples_of_a_short_mnist5k_conditional_run_are_of_that_class(tmp_
         assert main(["sample", str(ckpt), "--class", str(k), "--n", "300", "--out", str(out)]) == 0
         pred = net.extract(torch.from_numpy(np.load(out)))[1].argmax(1)
         rates[k] = float((pred == 3).double().mean())
-    assert rates[3] >= 0.3, rates  # chance: 0.1 (binomial sd 0.017 at n = 300)
+    assert rates[3] >= 0.4, rates  # chance: 0.1 (binomial sd 0.017 at n = 300)
     assert rates[3] >= 3 * rates[5], rates  # the 3s come from the label, not from a generator that draws 3s
