@@ -5,12 +5,15 @@ evaluated against them would pay that again. An extractor with ``cache_key`` set
 real set stored under ``<cache dir>/features/<sha1>.pt``, the SHA-1 covering the network's identity and
 every value of the images (float32 bytes, in order), so a hit is exactly the features a recomputation
 would give. Files are written atomically and read with ``weights_only=True``; an unreadable one is
-recomputed and replaced.
+recomputed and replaced. Processes that need the same entry at once take turns on a lock file: the first
+computes it, the others read it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -42,9 +45,29 @@ def extract_real(extractor, x: torch.Tensor) -> torch.Tensor:
     if key is None:
         return extractor.extract(x)[0]
     path = feature_file(key, x)
-    cached = _read(path, (len(x), extractor.num_features))
+    shape = (len(x), extractor.num_features)
+    cached = _read(path, shape)
     if cached is not None:
         return cached
-    feats = extractor.extract(x)[0]
-    save_atomic(feats.float(), path)
+    with _computing(path):  # one process computes; the others wait, then read its file
+        cached = _read(path, shape)
+        if cached is not None:
+            return cached
+        feats = extractor.extract(x)[0]
+        save_atomic(feats.float(), path)
     return feats.double()
+
+
+@contextlib.contextmanager
+def _computing(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``<path>.lock`` (fcntl; released when the holder exits, even if it is killed):
+    two runs that start together pay for the real features once, not twice."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
