@@ -179,7 +179,9 @@ def test_config_trains_samples_and_evaluates(matrix, path: Path) -> None:
         assert len(lines) == 16 and all(line.strip() for line in lines)
     else:
         with Image.open(out_file) as im:
-            assert im.size[0] >= 8 * 28, im.size  # 8 tiles a row, 8x8 digits enlarged to 32 px
+            # 8 tiles a row (8x8 digits enlarged to 32 px); a conditional grid has one class per row: 16 of 10
+            # classes are 2 a row
+            assert im.size[0] >= (2 if cfg.data.conditional else 8) * 28, im.size
             assert np.asarray(im).std() > 0
 
     rc, out, err = result["evaluate"]
