@@ -106,7 +106,8 @@ def _assert_tracked(workdir: Path, run_id: str, workers: int) -> None:
     assert [m.step for m in c.get_metric_history(run_id, "samples_per_s")] == logged[1:]  # rate needs 2 points
     evals = list(range(EVAL, STEPS + 1, EVAL))
     modes = c.get_metric_history(run_id, "modes_hq")
-    assert [m.step for m in modes] == evals and all(0 <= m.value <= 8.01 for m in modes)
+    # modes_hq = modes covered (of 8) + the fraction of high-quality samples: in [0, 9]
+    assert [m.step for m in modes] == evals and all(0 <= m.value <= 9.0 for m in modes)
     best = c.get_metric_history(run_id, "best_modes_hq")
     assert [m.value for m in best] == list(np.maximum.accumulate([m.value for m in modes]))
     for key in ("cost_cpu_s", "cost_wall_s", "samples_seen"):  # what the run cost, at each report, once
