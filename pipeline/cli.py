@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("ui", help="MLflow UI on 127.0.0.1 for the project's tracking URI")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=5000)
+    u.add_argument("--workers", type=int, default=1, help="MLflow server processes (default 1: a local UI)")
     u.add_argument("--workdir", type=Path, default=None)
     u.add_argument("--tracking-uri", default=None)
 
@@ -220,6 +221,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from pipeline.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri, _workdir(args))
+    if args.workers < 1:
+        from gan_core.errors import GanConfigError
+
+        raise GanConfigError("--workers", f"must be >= 1, got {args.workers}")
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
         from gan_core.errors import GanConfigError
 
@@ -237,7 +242,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
             print(f"[ganarena]   {exp.name}: {ui_link(base, exp.experiment_id)}", flush=True)
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     exe = str(mlflow_bin) if mlflow_bin.exists() else "mlflow"
-    os.execv(exe, [exe, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)])
+    # One server process (MLflow's default is 4): uvicorn's multi-process supervisor kills a worker that does not
+    # answer its 5 s health ping, which on a loaded 2-core machine became a restart loop that never served.
+    os.execv(exe, [exe, "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port),
+                   "--workers", str(args.workers)])
     return 0
 
 

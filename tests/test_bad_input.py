@@ -288,6 +288,7 @@ SAMPLE_CASES = {
     "interpolate a grid too large": (["interpolate", "{a}/good.pt", "--out", "{t}/w.npy", "--rows", "1000000",
                                       "--steps", "1000000"], "--rows/--steps", "<= 4096"),
     "interpolate to a .gif": (["interpolate", "{a}/good.pt", "--out", "{t}/w.gif"], "--out", ".png"),
+    "ui --workers 0": (["ui", "--workers", "0"], "--workers", ">= 1"),
     "report of a sweep where nothing ran": (["report", "ghost"], "sweep", "--workdir/--tracking-uri"),
     # MLflow's client alone would retry a dead server for minutes: each command probes it first
     "sample from an unreachable --tracking-uri": (["sample", "some-run", "--out", "{t}/s.npy", "--tracking-uri",
