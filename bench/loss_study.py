@@ -171,6 +171,23 @@ def run(workdir: Path, jobs: int, threads: int) -> None:
                   flush=True)
 
 
+def search_table(ledger: dict[str, Any]) -> str:
+    """Markdown: each model's search trials and its best one (CNN FD at the search budget), as the plan uses."""
+    rows = (ledger.get("search") or {}).get("rows", [])
+    lines = ["| model | trials (completed / stopped by ASHA) | best CNN FD (at the step it ended) | lr_g | lr_d | penalty weight |",
+             "|---|---|---:|---:|---:|---:|"]
+    for model in sorted({r["params"]["model"] for r in rows}):
+        mine = [r for r in rows if r["params"]["model"] == model]
+        done = [r for r in mine if r["status"] in ("completed", "pruned") and r["score"] is not None]
+        best = min(done, key=lambda r: r["score"]) if done else None
+        pw = best["params"].get("penalty_weight") if best else None
+        ended = f"{sum(r['status'] == 'completed' for r in mine)} / {sum(r['status'] == 'pruned' for r in mine)}"
+        lines.append(f"| {model} | {len(mine)} ({ended}) | "
+                     + (f"{best['score']:.1f} | {best['params']['lr_g']:.2g} | {best['params']['lr_d']:.2g} | "
+                        f"{'-' if pw is None else f'{pw:.2g}'} |" if best else "- | - | - | - |"))
+    return "\n".join(lines)
+
+
 def table(ledger: dict[str, Any]) -> str:
     """Markdown ranking by final FID (mean +- 95% CI over seeds, ties flagged)."""
     from pipeline.report import markdown_table, rank
@@ -197,7 +214,8 @@ def main() -> None:
     elif a.cmd == "run":
         run(a.workdir.resolve(), a.jobs, a.threads)
     else:
-        print(table(load_ledger()))
+        ledger = load_ledger()
+        print(search_table(ledger) + "\n\n" + table(ledger))
 
 
 if __name__ == "__main__":
