@@ -152,7 +152,8 @@ def run(workdir: Path, jobs: int, threads: int) -> None:
     ledger = load_ledger()
     if not (ledger.get("search") or {}).get("complete"):
         sys.exit("the ledger has no finished search: run the sweep, then `harvest` it")
-    todo = [p for p in ledger["plan"] if not _done(ledger, p)]
+    # breadth first: every model's seed 0 before any seed 1, so a partial ledger already ranks every model
+    todo = sorted((p for p in ledger["plan"] if not _done(ledger, p)), key=lambda p: p["seed_index"])
     print(f"{len(todo)} seed re-runs to train, {jobs} at a time", flush=True)
     client = runs.client(resolve_tracking_uri(None, workdir))
     with ThreadPoolExecutor(jobs) as pool:
