@@ -63,9 +63,8 @@ def fit(trainer: GANTrainer, stream: BatchStream, until_step: int, log_every: in
     NaN/inf (raising DivergedError) and passed to ``callback(trainer, metrics)``; on other steps
     the callback gets None. A callback returning True stops training early.
     """
-    n_critic = trainer.cfg.train.n_critic
-    while trainer.step < until_step:
-        metrics = trainer.train_step([stream.next() for _ in range(n_critic)])
+    while trainer.step < until_step:  # n_critic read each step: a replayed PBT schedule may change it
+        metrics = trainer.train_step([stream.next() for _ in range(trainer.cfg.train.n_critic)])
         logged = None
         if trainer.step % log_every == 0 or trainer.step == until_step:
             logged = {k: float(v) for k, v in metrics.items()}

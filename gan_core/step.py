@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from gan_core import losses, penalties
 from gan_core.augment import Augment, LeCam
-from gan_core.config import GanConfig
+from gan_core.config import GanConfig, to_dict
 from gan_core.noise import DEFAULT_NOISE, TorchNoise
 
 Batch = tuple[Tensor, Tensor | None]
@@ -190,6 +190,23 @@ class GANTrainer:
         """``n`` samples from G_ema (or G), in eval mode; labels cycle over classes when conditional."""
         return sample(self.G_ema if ema and self.G_ema is not None else self.G, n, y, self.device, batch)
 
+    def retune(self, cfg: GanConfig) -> None:
+        """Continue under ``cfg``'s hyperparameters: learning rates and betas, penalty weight, n_critic, the
+        augmentation target, the LeCam weight (a PBT clone or a replayed schedule; a plain resume passes the
+        config it was saved with). The state (weights, optimiser moments, EMA, p, anchors) is kept; the
+        models' and loss's settings must be the ones the trainer was built with."""
+        if to_dict(cfg.generator) != to_dict(self.cfg.generator) or to_dict(cfg.discriminator) != \
+                to_dict(self.cfg.discriminator) or cfg.loss.name != self.cfg.loss.name \
+                or cfg.penalty.name != self.cfg.penalty.name or (cfg.lecam.weight > 0) != (self.lecam is not None):
+            raise ValueError("retune changes hyperparameters only, not the models, loss, penalty or LeCam on/off")
+        self.cfg = cfg
+        o = cfg.optim
+        for opt, lr, betas in ((self.opt_g, o.lr_g, o.betas_g), (self.opt_d, o.lr_d, o.betas_d)):
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = float(lr), (float(betas[0]), float(betas[1]))
+        self.penalty_weight = cfg.penalty.weight if cfg.penalty.name != "none" else 0.0
+        self.augment.target = cfg.augment.target
+
     # ------------------------------------------------------------------ checkpoint state
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: models, optimisers, scalers, step, RNG states."""
@@ -222,6 +239,7 @@ class GANTrainer:
             self.augment.load_state_dict(state["augment"])
         if self.lecam is not None and state.get("lecam") is not None:
             self.lecam.load_state_dict(state["lecam"])
+        self.retune(self.cfg)  # the optimisers' saved groups carry the writer's learning rates
         if restore_rng:
             torch.set_rng_state(state["rng_cpu"])
             if "rng_cuda" in state and torch.cuda.is_available():

@@ -57,6 +57,14 @@ class SweepConfig:
     reduction_factor: int = 2
     # [<primary metric>, <cost>]: Optuna searches both (multi-objective TPE); ASHA stays on the primary
     objectives: list[str] | None = None
+    # asha: Optuna TPE proposes, ASHA stops the weak. pbt / pb2: a population of `trials` trains side by side;
+    # every `perturb_every` evaluations the worst `quantile` clone the best (checkpoint and all) and perturb
+    # lr_g, lr_d, the penalty weight, n_critic, the augmentation target and the LeCam weight (pipeline.pbt)
+    scheduler: str = "asha"
+    perturb_every: int = 2
+    quantile: float = 0.25
+
+    SCHEDULERS = ("asha", "pbt", "pb2")
 
     def validate(self) -> None:
         if self.models is not None:
@@ -103,6 +111,36 @@ class SweepConfig:
             raise GanConfigError("sweep.cpus_per_trial", "must be > 0")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise GanConfigError("sweep.max_concurrent", "must be >= 1 or null")
+        if self.scheduler != "asha":
+            self._validate_population()
+
+    def _validate_population(self) -> None:
+        """pbt / pb2: what a population-based search needs (pipeline.pbt says why for each)."""
+        if self.scheduler not in self.SCHEDULERS:
+            raise GanConfigError("sweep.scheduler", f"unknown scheduler {self.scheduler!r}", self.SCHEDULERS)
+        if self.trials < 2:
+            raise GanConfigError("sweep.trials", f"{self.scheduler} needs a population of >= 2 trials, got {self.trials}")
+        if self.perturb_every < 1:
+            raise GanConfigError("sweep.perturb_every", f"must be >= 1 evaluation, got {self.perturb_every}")
+        if not 0 < self.quantile <= 0.5:
+            raise GanConfigError("sweep.quantile", f"need 0 < quantile <= 0.5, got {self.quantile}")
+        if self.objectives is not None:
+            raise GanConfigError("sweep.objectives", f"{self.scheduler} ranks its population on one metric",
+                                 ["null (scheduler pbt/pb2)", "scheduler: asha (multi-objective TPE)"])
+        if self.workers_per_trial > 1:
+            raise GanConfigError("sweep.workers_per_trial", f"{self.scheduler} clones single-process trials "
+                                 "only (a multi-worker trial's checkpoints stay with its own TorchTrainer)",
+                                 ["1 (scheduler pbt/pb2)", "scheduler: asha"])
+        ints = self.n_critic is not None and self.scheduler == "pbt"  # PB2's model is over continuous values
+        if self.lr is None and self.lecam_weight is None and self.ada_target is None and not ints \
+                and all(p == "none" for p in self.penalties_used()):
+            raise GanConfigError("sweep.lr", f"{self.scheduler} has nothing to perturb: set a range "
+                                 "(sweep.lr, penalty_weight with a penalty, ada_target, lecam_weight) or, for pbt, "
+                                 "n_critic choices",
+                                 ["[1.0e-4, 1.0e-3]"])
+
+    def penalties_used(self) -> list[str]:
+        return [m.penalty for m in self.models] if self.models else list(self.penalties)
 
 
     def _validate_models(self) -> None:

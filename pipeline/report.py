@@ -18,6 +18,7 @@ from gan_core.errors import GanConfigError
 from pipeline import runs
 from pipeline.cost import cost_markdown
 from pipeline.pareto import pareto_section
+from pipeline.pbt import lineage_markdown
 
 PARAM_COLUMNS = {"penalty_weight": "penalty.weight", "lr_g": "optim.lr_g", "lr_d": "optim.lr_d",
                  "n_critic": "train.n_critic", "seed": "seed", "steps": "train.steps"}
@@ -32,6 +33,7 @@ def collect(client: Any, exp_id: str, parent_id: str, metric: str) -> list[dict[
                "config": t.get(runs.CONFIG_LABEL, ""), "loss": t.get("loss", ""),
                "penalty": t.get("penalty", ""), "status": t.get(runs.STATUS, r.info.status.lower()),
                "reason": t.get(runs.REASON, ""), "seed_index": int(t.get(runs.SEED_INDEX, -1)),
+               "trial_id": t.get(runs.TRIAL_ID, ""),
                metric: m.get(metric, math.nan), f"best_{metric}": m.get(f"best_{metric}", math.nan)}
         for col, key in PARAM_COLUMNS.items():
             row[col] = float(p[key]) if key in p else math.nan
@@ -165,6 +167,8 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
     cost = parent.data.tags.get(runs.COST_OBJECTIVE)
     pareto_md, pareto_plots = pareto_section(rows, metric, mode, cost, out) if cost else ([], [])
     plots += pareto_plots
+    lineage_md = lineage_markdown(client, rows, metric, mode) if parent.data.tags.get(runs.SCHEDULER, "asha") != "asha" \
+        else []
     shutil.rmtree(out / "tmp", ignore_errors=True)
     protocol = {k[len("protocol."):]: v for r in runs.children(client, exp_id, parent_id, max_results=1)
                 for k, v in r.data.tags.items() if k.startswith("protocol.")}
@@ -189,6 +193,7 @@ def write_report(uri: str, exp_id: str, parent_id: str, out: Path) -> dict[str, 
            "the best one's are flagged as ties: the data cannot tell them apart."), "", md_table, "", *final_md,
           "## Protocol", "", *[f"- {k}: {v}" for k, v in sorted(protocol.items())],
           f"- trials: {', '.join(f'{k}: {v}' for k, v in sorted(status.items()))}", "", *cost_markdown(rows), *pareto_md,
+          *lineage_md,
           "## Plots", "", *[f"![{p}]({p})" for p in plots], "",
           "## All trials", "", "See trials.parquet (one row per trial: config, phase, status, metrics)."]
     diverged = [r for r in rows if r["status"] == runs.DIVERGED]

@@ -46,6 +46,10 @@ class Job:
     quiet: bool = False  # no progress lines
     quiet_ray: bool = False  # Ray's own per-report INFO lines off (unless --verbose)
     tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] | None = None  # a sweep trial's parameters (recorded when a PBT clone changes them)
+    label: str = ""  # ... and their one-line label
+    # a replayed PBT schedule: [step, gan config dict] pairs, each config in effect after that step
+    schedule: list[list[Any]] = field(default_factory=list)
 
 
 class _Progress:
@@ -92,6 +96,7 @@ class Recipe:
         self.cost = Cost()  # counted from here: building data and models is part of a run's cost
         self.carried_cost: dict[str, float] | None = None  # the cost a resumed checkpoint recorded
         self.spent: dict[str, float] = {}  # the cost at the latest report (kept in checkpoints)
+        self.origin: str | None = None  # the MLflow run whose checkpoint this one resumed (PBT: another trial's)
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -104,6 +109,7 @@ class Recipe:
         self.trainer = build_trainer(cfg, self.spec, device=self.device, wrap=session.wrap(self.device),
                                      noise=ShardedNoise(session.rank, session.world))
         position, ckpt_dir = self.resume()
+        self.follow_schedule()
         self.cost.resume(self.carried_cost, session.world if self.device.type == "cuda" else 0)
         self.task = task_of(self.ds)
         if self.trainer.step == 0:
@@ -124,7 +130,18 @@ class Recipe:
         payload = load_checkpoint(Path(ckpt_dir) / CKPT_FILE)
         self.best = payload["extra"].get("best")
         self.carried_cost = payload["extra"].get("cost")
+        self.origin = payload["extra"].get("run_id")
         return restore(self.trainer, payload), ckpt_dir
+
+    def cloned(self) -> bool:
+        """Whether the checkpoint resumed is another run's (a PBT exploit), not this run's own."""
+        return bool(self.origin and self.job.run_id and self.origin != self.job.run_id)
+
+    def follow_schedule(self) -> None:
+        """A replayed PBT schedule: the hyperparameters of the latest entry at or before the current step."""
+        due = [gan for step, gan in self.job.schedule if step <= self.trainer.step]
+        if due:
+            self.trainer.retune(from_dict(GanConfig, due[-1]))
 
     def tag_run(self, ckpt_dir: str | None) -> None:
         log = self.log
@@ -137,6 +154,13 @@ class Recipe:
             log.tags({runs.WORKER_NODES: ",".join(nodes)})
         if log is not None and ckpt_dir is not None:  # visible in the UI: where this attempt picked up
             log.tags({runs.RESUMED_FROM: self.trainer.step})
+        if log is not None and self.cloned():
+            # the lineage, and this run's own cost so far (the checkpoint's is the donor's)
+            runs.record_clone(log.client, self.job.run_id, self.origin, self.trainer.step, self.job.params or {},
+                              self.job.label)
+            own = log.client.get_run(self.job.run_id).data.metrics
+            self.cost.resume({k: own.get(k, 0.0) for k in ("cost_cpu_s", "cost_wall_s", "cost_gpu_s")},
+                             self.cost.gpus)
 
     # ------------------------------------------------------------------ train
     def train(self) -> dict[str, float]:
@@ -151,9 +175,13 @@ class Recipe:
         step, t = tr.step, self.cfg.train
         if logged is not None:
             logged["samples_per_s"] = self.progress.rate(step)
+            # the learning rates in effect (they change under PBT and in a replayed schedule)
+            logged["lr_g"], logged["lr_d"] = tr.opt_g.param_groups[0]["lr"], tr.opt_d.param_groups[0]["lr"]
             if self.log is not None:
                 self.log.metrics({k: v for k, v in logged.items() if math.isfinite(v)}, step)
             self.progress.line(step, logged, logged["samples_per_s"], self.quality)
+        if any(at == step for at, _ in self.job.schedule):  # after this step's log: it trained with the old values
+            self.follow_schedule()
         do_eval = step % self.cfg.eval.every == 0 or step == t.steps
         do_ckpt = step % t.ckpt_every == 0 or step == t.steps
         if not (do_eval or do_ckpt):
@@ -193,7 +221,7 @@ class Recipe:
 
     def save(self, folder: Path) -> Path:
         return save_checkpoint(folder / CKPT_FILE, self.trainer, self.spec, self.stream.position,
-                               extra={"best": self.best, "cost": self.spent})
+                               extra={"best": self.best, "cost": self.spent, "run_id": self.job.run_id})
 
     def report(self, step: int, metrics: dict[str, float], checkpoint: bool) -> None:
         """Hand this step's metrics (and, at checkpoint steps, rank 0's checkpoint) to the session."""

@@ -28,10 +28,13 @@ STATUS = "ganarena.status"  # how a run ended: one of STATUSES
 REASON = "ganarena.reason"  # why it diverged or failed, one line
 METRIC = "ganarena.metric"  # a sweep's primary metric
 MODE = "ganarena.mode"  # its direction: "min" or "max"
+SCHEDULER = "ganarena.scheduler"  # a sweep's search scheduler (sweep.scheduler: asha, pbt, pb2)
 COST_OBJECTIVE = "ganarena.cost_objective"  # a multi-objective sweep's cost metric (sweep.objectives)
 BEST_CONFIG = "ganarena.best_config"  # a sweep's winner, set by its report
 WORKER_NODES = "ganarena.worker_nodes"  # the Ray nodes a run's workers ran on
 RESUMED_FROM = "ganarena.resumed_from_step"  # where the latest attempt picked up
+CLONE = "ganarena.clone."  # + 7-digit step: a PBT trial took another's checkpoint there (JSON, see record_clone)
+PARAMS_START = "ganarena.params_start"  # a PBT trial's parameters before its first clone, JSON
 PARENT = "mlflow.parentRunId"  # MLflow's own: nests children under the parent in the UI
 
 # ---------------------------------------------------------------------------- statuses
@@ -120,8 +123,9 @@ def child_by_trial(c: Any, trial_id: str) -> Any | None:
 
 
 # ---------------------------------------------------------------------------- lifecycles
-def create_parent(c: Any, experiment_id: str, name: str, metric: str, mode: str, cost: str | None = None) -> str:
-    tags = {**name_tags(name), ROLE: "parent", METRIC: metric, MODE: mode}
+def create_parent(c: Any, experiment_id: str, name: str, metric: str, mode: str, cost: str | None = None,
+                  scheduler: str = "asha") -> str:
+    tags = {**name_tags(name), ROLE: "parent", METRIC: metric, MODE: mode, SCHEDULER: scheduler}
     if cost is not None:
         tags[COST_OBJECTIVE] = cost
     return c.create_run(experiment_id, run_name=f"sweep {name}", tags=tags).info.run_id
@@ -162,3 +166,30 @@ def end_if_running(c: Any, run_id: str, status: str) -> None:
     """Never leave an MLflow run RUNNING after its driver is done with it (``status``: an MLflow status)."""
     if c.get_run(run_id).info.status == "RUNNING":
         c.set_terminated(run_id, status)
+
+
+# ---------------------------------------------------------------------------- PBT lineage
+def record_clone(c: Any, run_id: str, donor_run_id: str, step: int, params: dict[str, Any], label: str) -> None:
+    """Trial ``run_id`` continues from ``donor_run_id``'s checkpoint at ``step`` with ``params`` (PBT exploit
+    and explore): tag ``ganarena.clone.<step>`` = {"from_run", "from_trial", "step", "params"}; the run's
+    params, loss, penalty and label tags now describe ``params`` (its first ones stay in params_start)."""
+    run = c.get_run(run_id)
+    donor = c.get_run(donor_run_id)
+    tags = {f"{CLONE}{int(step):07d}": json.dumps({"from_run": donor_run_id, "from_trial": donor.data.tags.get(TRIAL_ID),
+                                                   "step": int(step), "params": params}, sort_keys=True),
+            PARAMS: json.dumps(params, sort_keys=True), "loss": params["loss"], "penalty": params["penalty"],
+            CONFIG_LABEL: label}
+    if PARAMS_START not in run.data.tags:
+        tags[PARAMS_START] = run.data.tags.get(PARAMS, "{}")
+    for k, v in tags.items():
+        c.set_tag(run_id, k, v)
+
+
+def clones(run: Any) -> list[dict[str, Any]]:
+    """A run's clone events (record_clone), in step order."""
+    return [json.loads(v) for k, v in sorted(run.data.tags.items()) if k.startswith(CLONE)]
+
+
+def start_params(run: Any) -> dict[str, Any]:
+    """The parameters a (PBT) trial started with."""
+    return json.loads(run.data.tags.get(PARAMS_START) or run.data.tags.get(PARAMS, "{}"))

@@ -60,11 +60,14 @@ def _trial(config: dict[str, Any]) -> None:
         logging.getLogger("ray.train").setLevel(logging.WARNING)
     params = config.get("run", {}).get("params") or {k: v for k, v in config.items() if k != "ctx"}
     seed_index = config.get("run", {}).get("seed_index")
-    gan = apply_params(ctx.base, params, seed_index)
+    schedule = config.get("run", {}).get("schedule") or []  # a PBT member's hyperparameters, replayed
+    gan = apply_params(ctx.base, schedule[0][1] if schedule else params, seed_index)
     if seed_index is None:  # the final evaluation (e.g. Inception FID) is for the seed re-runs only
         gan["eval"].update(final_samples=None, final_features=None)
         gan["train"]["steps"] = ctx.search_steps or gan["train"]["steps"]  # sweep.search_steps: a cheaper search
     label = label_of(params) + (f" seed {seed_index}" if seed_index is not None else "")
+    if len(schedule) > 1:
+        label += f" (PBT schedule, {len(schedule) - 1} changes)"
     trial_id = tune.get_context().get_trial_id()
     client = runs.client(ctx.uri)
     existing = runs.find_run(client, ctx.exp_id, runs.child_name(ctx.sweep, trial_id))
@@ -79,7 +82,8 @@ def _trial(config: dict[str, Any]) -> None:
         run_id = runs.open_child(client, ctx.exp_id, ctx.parent, ctx.sweep, trial_id, params, label,
                                  label_of(params), seed_index)
     job = Job(gan=gan, name=label, tracking_uri=ctx.uri, run_id=run_id, log_model=seed_index is not None,
-              threads=ctx.threads, quiet=True, quiet_ray=not ctx.verbose)
+              threads=ctx.threads, quiet=True, quiet_ray=not ctx.verbose, params=params, label=label_of(params),
+              schedule=[[int(step), apply_params(ctx.base, p, seed_index)] for step, p in schedule[1:]])
     if ctx.workers > 1:
         _run_trainer(job, ctx)
     else:
@@ -147,6 +151,10 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     if cost is not None and sw.objectives[0] != metric:
         raise GanConfigError("sweep.objectives", f"{sw.objectives[0]!r} is not this data's primary metric",
                              [f"[{metric}, {sw.objectives[1]}]"])
+    if sw.scheduler != "asha":
+        from pipeline.pbt import evaluations
+
+        evaluations(exp)  # a budget too short to perturb in is refused before anything starts
     uri = resolve_tracking_uri(tracking_uri, workdir)
     if resume and not _parent_exists(uri, name):  # checked before anything is created
         raise GanConfigError("--resume", f"no sweep named {name!r} to resume in {uri}")
@@ -166,7 +174,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     if parent is None and resume:
         raise GanConfigError("--resume", f"no sweep named {name!r} to resume in {uri}")
     if parent is None:
-        parent_id = runs.create_parent(client, exp_id, name, metric, mode, cost)
+        parent_id = runs.create_parent(client, exp_id, name, metric, mode, cost, sw.scheduler)
         RunLogger(uri, parent_id).params({f"sweep.{k}": v for k, v in dataclasses.asdict(sw).items()}
                                          | {"base.steps": exp.gan.train.steps, "base.data": exp.gan.data.name})
     else:
@@ -217,9 +225,16 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                                                                   trial_dirname_creator=trial_dirname),
                           run_config=_run_config(f"{name}-search", storage, verbose, closer))
 
-    also = "" if cost is None else f" and {cost} (multi-objective TPE; ASHA on {metric})"
-    progress.phase("search", sw.trials, f"{sw.trials} trials, {concurrent} at a time, Optuna TPE + ASHA on "
-                   f"{metric} ({'higher' if mode == 'max' else 'lower'} is better){also}")
+    better = f"{metric} ({'higher' if mode == 'max' else 'lower'} is better)"
+    if sw.scheduler == "asha":
+        also = "" if cost is None else f" and {cost} (multi-objective TPE; ASHA on {metric})"
+        progress.phase("search", sw.trials, f"{sw.trials} trials, {concurrent} at a time, Optuna TPE + ASHA on "
+                       f"{better}{also}")
+    else:
+        make_search = _population_tuner(exp, ctx, trainable, concurrent, storage, verbose, closer)
+        progress.phase("search", sw.trials, f"a population of {sw.trials}, {concurrent} at a time, "
+                       f"{sw.scheduler.upper()} on {better}: the bottom {sw.quantile:.0%} clone the top every "
+                       f"{sw.perturb_every} evaluations")
     search = _tuner(Path(storage) / name_key(f"{name}-search"), trainable, resume, make_search).fit()
     _stop_if_interrupted(client, search, sw.trials, exp_id, parent_id)
     search_rows = _finish_children(client, search, metric, search_steps)
@@ -227,6 +242,12 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     _prune_checkpoints(search)
 
     reruns = seed_reruns(search_rows, metric, mode, sw.seeds)
+    if sw.scheduler != "asha":
+        from pipeline.pbt import schedule_of
+
+        for r in reruns:  # a member's final values are not what trained it: replay its schedule
+            row = next(x for x in search_rows if x["params"] == r["params"] and x["child"])
+            r["schedule"] = schedule_of(client, client.get_run(row["child"]))
     from pipeline.report import write_report
 
     if reruns:
@@ -258,6 +279,26 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     champion = register_champion(uri, parent_id, name, out["ranking"], out["rows"], metric, mode)
     client.set_terminated(parent_id, "FINISHED")
     return {**out, "parent_run_id": parent_id, "champion": champion}
+
+
+def _population_tuner(exp: Experiment, ctx: SweepContext, trainable: Any, concurrent: int, storage: str,
+                      verbose: bool, closer: Any) -> Any:
+    """``make`` of the search phase under sweep.scheduler pbt / pb2 (pipeline.pbt)."""
+    from ray import tune
+
+    from pipeline import pbt
+
+    sw = exp.sweep
+    members = pbt.population(sw, exp.gan.seed, bool(ctx.base["augment"]["policy"]))
+    sched = pbt.scheduler(sw, members, ctx.metric, ctx.mode, exp.gan.seed, pbt.evaluations(exp))
+
+    def make() -> Any:
+        return tune.Tuner(trainable, param_space=pbt.param_space(ctx, members),
+                          tune_config=tune.TuneConfig(scheduler=sched, num_samples=1, max_concurrent_trials=concurrent,
+                                                      reuse_actors=True, trial_dirname_creator=trial_dirname),
+                          run_config=_run_config(f"{ctx.sweep}-search", storage, verbose, closer))
+
+    return make
 
 
 def _quiet_search_libraries() -> None:
