@@ -306,7 +306,7 @@ def _quiet_search_libraries() -> None:
 
     Tune's new output engine prints its "Configuration for experiment" box and "View detailed results"
     even at verbose=0; its classic reporter at verbose=0 prints nothing. Optuna warns that the TPE
-    ``group`` option is experimental and logs every study it creates.
+    ``group`` option is experimental and logs every study it creates; PB2's GP fit warns of its bounds.
     """
     import warnings
 
@@ -315,6 +315,9 @@ def _quiet_search_libraries() -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    from sklearn.exceptions import ConvergenceWarning  # PB2's GP fit on a handful of points
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 
 def _parent_exists(uri: str, name: str) -> bool:
