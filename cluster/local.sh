@@ -25,6 +25,10 @@
 #   GANARENA_WORKER_GPUS       GPUs of the worker node [0]
 #   GANARENA_OBJECT_STORE_MB   object store per node, MiB [512]
 #   GANARENA_MLFLOW_PORT       MLflow server port, bound to 127.0.0.1 [5000]
+#   GANARENA_MLFLOW_BACKEND    MLflow's database: `postgresql` (a server of its own, cluster/postgres.sh)
+#                              or `sqlite` (one file) [postgresql]
+#   GANARENA_PG_PORT           PostgreSQL port, bound to 127.0.0.1 [5433]
+#   GANARENA_PG_BIN            PostgreSQL's bin dir [newest /usr/lib/postgresql/*/bin]
 #   GANARENA_READY_TIMEOUT     seconds to wait for each component [90]
 #   GANARENA_STOP_GRACE        seconds between SIGTERM and SIGKILL in `down` [3]; Ray's GCS
 #                              can hang on SIGTERM flushing events, so a short grace is enough
@@ -47,6 +51,7 @@ WORKER_CPUS="${GANARENA_WORKER_CPUS:-1}"
 WORKER_GPUS="${GANARENA_WORKER_GPUS:-0}"
 OBJECT_STORE_MB="${GANARENA_OBJECT_STORE_MB:-512}"
 MLFLOW_PORT="${GANARENA_MLFLOW_PORT:-5000}"
+MLFLOW_BACKEND="${GANARENA_MLFLOW_BACKEND:-postgresql}"
 READY_TIMEOUT="${GANARENA_READY_TIMEOUT:-90}"
 STOP_GRACE="${GANARENA_STOP_GRACE:-3}"
 
@@ -80,6 +85,8 @@ MLFLOW_URL="http://127.0.0.1:$MLFLOW_PORT"
 
 say() { printf '[local.sh] %s\n' "$*"; }
 die() { printf '[local.sh] error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=cluster/postgres.sh
+source "$ROOT/cluster/postgres.sh"
 
 # --- process bookkeeping: one session per component, its id in $STATE_DIR/<name>.sid ----------
 
@@ -240,8 +247,14 @@ cmd_up() {
 
   if (( with_mlflow )); then
     # Started first (in the background) so it boots while Ray does.
-    mkdir -p "$MLFLOW_DIR/artifacts"
-    say "starting MLflow server on $MLFLOW_URL (SQLite backend, artifacts in $MLFLOW_DIR/artifacts)"
+    mkdir -p "$MLFLOW_DIR/artifacts" "$LOG_DIR"
+    local backend="sqlite:///$MLFLOW_DIR/mlflow.db"
+    case "$MLFLOW_BACKEND" in
+      postgresql) pg_up; backend="$(pg_uri)"; export PGPASSWORD="$PG_PASSWORD" ;;  # for MLflow's server only
+      sqlite) ;;
+      *) die "GANARENA_MLFLOW_BACKEND=$MLFLOW_BACKEND (allowed: postgresql, sqlite)" ;;
+    esac
+    say "starting MLflow server on $MLFLOW_URL ($MLFLOW_BACKEND backend, artifacts in $MLFLOW_DIR/artifacts)"
     # Server-side job execution (GenAI evaluation jobs; 8 extra `huey` processes, ~1.3 GiB) is
     # not needed for tracking: turned off. Telemetry off: offline here, and MLflow 3.17's telemetry
     # thread edits os.environ while the server copies it (seen: KeyError at start-up).
@@ -249,8 +262,9 @@ cmd_up() {
       env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false MLFLOW_DISABLE_TELEMETRY=true \
       "$BIN_DIR/mlflow" server \
         --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
-        --backend-store-uri "sqlite:///$MLFLOW_DIR/mlflow.db" \
+        --backend-store-uri "$backend" \
         --artifacts-destination "$MLFLOW_DIR/artifacts"
+    unset PGPASSWORD
   fi
 
   say "starting head node: GCS port $RAY_PORT, $HEAD_CPUS CPU, resource node_head, dashboard $DASHBOARD_HOST:$DASHBOARD_PORT"
@@ -314,6 +328,7 @@ cmd_down() {
   local t0=$SECONDS
   [[ -d "$STATE_DIR" ]] || { say "nothing to stop ($STATE_DIR does not exist)"; return 0; }
   stop_components worker head mlflow
+  stop_components postgres  # after MLflow, its only client: a fast, clean shutdown
   # Job drivers run in their own session (Ray's JobSupervisor uses start_new_session); Ray kills
   # them within ~1 s of their supervisor's death. Catch any straggler that still names our
   # temp dir on its command line.
@@ -335,11 +350,11 @@ cmd_down() {
 cmd_status() {
   local rc=0 name sid
   setup_auth
-  for name in head worker mlflow; do
+  for name in head worker mlflow postgres; do
     if component_alive "$name"; then
       sid="$(cat "$STATE_DIR/$name.sid")"
       say "$name: running (session $sid, $(session_pids "$sid" | wc -l) processes)"
-    elif [[ "$name" != mlflow ]]; then
+    elif [[ "$name" != mlflow && "$name" != postgres ]]; then
       say "$name: not running"; rc=3
     fi
   done

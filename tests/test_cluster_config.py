@@ -106,9 +106,9 @@ def k8s() -> dict[str, list[dict]]:
     return docs
 
 
-def _one(docs: list[dict], kind: str) -> dict:
-    found = [d for d in docs if d["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}"
+def _one(docs: list[dict], kind: str, name: str | None = None) -> dict:
+    found = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}"
     return found[0]
 
 
@@ -124,7 +124,7 @@ def _env(container: dict) -> dict[str, object]:
 
 
 def _mlflow_url(k8s) -> str:
-    svc = _one(k8s["mlflow.yaml"], "Service")
+    svc = _one(k8s["mlflow.yaml"], "Service", "mlflow")
     port = svc["spec"]["ports"][0]["port"]
     return f"http://{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.cluster.local:{port}"
 
@@ -154,7 +154,7 @@ def test_images_consistent(k8s):
     assert {m["version"] for m in parsed.values()} == {_project_version()}
     assert parsed["head"]["variant"] == parsed["cpu"]["variant"] == "cpu"
     assert parsed["gpu"]["variant"].startswith("cu")
-    others = [_one(k8s["mlflow.yaml"], "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]]
+    others = [_one(k8s["mlflow.yaml"], "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]["image"]]
     for job in ("rayjob-sweep.yaml", "rayjob-train.yaml"):
         others.append(_one(k8s[job], "RayJob")["spec"]["submitterPodTemplate"]["spec"]["containers"][0]["image"])
     assert set(others) == {images["head"]}
@@ -201,24 +201,36 @@ def test_mlflow_tracking_uri_reaches_jobs(k8s):
         runtime_env = yaml.safe_load(_one(k8s[job], "RayJob")["spec"]["runtimeEnvYAML"])
         assert runtime_env["env_vars"]["MLFLOW_TRACKING_URI"] == url, job
     # the server accepts that Host header (MLflow 3 rejects unknown hosts)
-    args = _one(k8s["mlflow.yaml"], "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    args = _one(k8s["mlflow.yaml"], "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]["args"]
     allowed = next(a for a in args if a.startswith("--allowed-hosts=")).split("=", 1)[1].split(",")
     assert url.removeprefix("http://") in allowed
 
 
 def test_mlflow_server_backend_and_artifacts(k8s):
-    deploy = _one(k8s["mlflow.yaml"], "Deployment")
-    assert deploy["spec"]["replicas"] == 1 and deploy["spec"]["strategy"]["type"] == "Recreate"
+    """MLflow on the PostgreSQL StatefulSet: credentials from a Secret as libpq's env vars, never in the
+    manifest or on a command line; both Services cluster-internal."""
+    deploy = _one(k8s["mlflow.yaml"], "Deployment", "mlflow")
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["mlflow", "server"]
     opts = dict(a.split("=", 1) for a in container["args"])
-    assert opts["--backend-store-uri"].startswith(("sqlite:////", "postgresql"))
+    pg_svc = _one(k8s["mlflow.yaml"], "Service", "postgres")
+    port = pg_svc["spec"]["ports"][0]["port"]
+    assert opts["--backend-store-uri"] == f"postgresql+psycopg2://postgres.ganarena.svc.cluster.local:{port}/mlflow"
+    env = _env(container)
+    secret_refs = {k: v["secretKeyRef"] for k, v in env.items() if isinstance(v, dict) and "secretKeyRef" in v}
+    assert set(secret_refs) == {"PGUSER", "PGPASSWORD"}
+    assert {r["name"] for r in secret_refs.values()} == {"ganarena-mlflow-db"}
+    db = _one(k8s["mlflow.yaml"], "StatefulSet", "postgres")
+    db_env = _env(db["spec"]["template"]["spec"]["containers"][0])
+    assert db_env["POSTGRES_PASSWORD"] == {"secretKeyRef": {"name": "ganarena-mlflow-db", "key": "password"}}
+    assert db_env["POSTGRES_DB"] == "mlflow" and db["spec"]["volumeClaimTemplates"]
+    assert db["spec"]["template"]["metadata"]["labels"] == pg_svc["spec"]["selector"] | {
+        "app.kubernetes.io/part-of": "ganarena"}
+    assert "Secret" not in {d["kind"] for d in k8s["mlflow.yaml"]}  # credentials are created, never committed
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert opts["--artifacts-destination"].startswith(("s3://", "gs://")) or any(
         opts["--artifacts-destination"].startswith(m + "/") for m in mounts)
-    if opts["--backend-store-uri"].startswith("sqlite"):
-        assert any(opts["--backend-store-uri"].removeprefix("sqlite:///").startswith(m + "/") for m in mounts)
-    assert _one(k8s["mlflow.yaml"], "Service")["spec"]["type"] == "ClusterIP"
+    assert {svc["spec"]["type"] for svc in k8s["mlflow.yaml"] if svc["kind"] == "Service"} == {"ClusterIP"}
 
 
 def test_token_auth_everywhere(k8s):

@@ -4,7 +4,7 @@ The cluster runs with its own ports and temp dir so it can coexist with the sing
 that other tests share; this module never calls `ray.init` — it talks to the cluster through
 the `ray` CLI and HTTP only. It runs with RAY_AUTH_MODE=token (the non-trivial path: a token is
 generated, reaches both nodes and the job, and a request without it is refused) and with the
-MLflow server of `up --with-mlflow`.
+MLflow server of `up --with-mlflow`, on its PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -113,10 +113,10 @@ class Cluster:
 
     def __init__(self) -> None:
         self.state_dir = Path(tempfile.mkdtemp(prefix="gac-", dir="/tmp"))  # short: socket paths
-        ray_port, client_port, dash_port, mlflow_port = _free_ports(4)
+        ray_port, client_port, dash_port, mlflow_port, pg_port = _free_ports(5)
         self.dashboard = f"http://127.0.0.1:{dash_port}"
         self.mlflow = f"http://127.0.0.1:{mlflow_port}"
-        self.dash_port, self.mlflow_port = dash_port, mlflow_port
+        self.dash_port, self.mlflow_port, self.pg_port = dash_port, mlflow_port, pg_port
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "GANARENA_"))}
         env.update(
             GANARENA_CLUSTER_DIR=str(self.state_dir),
@@ -124,6 +124,7 @@ class Cluster:
             GANARENA_RAY_CLIENT_PORT=str(client_port),
             GANARENA_DASHBOARD_PORT=str(dash_port),
             GANARENA_MLFLOW_PORT=str(mlflow_port),
+            GANARENA_PG_PORT=str(pg_port),
             GANARENA_OBJECT_STORE_MB="256",
             GANARENA_RAY_BIN=str(RAY),
             RAY_AUTH_MODE="token",
@@ -151,6 +152,19 @@ class Cluster:
             req.add_header("Authorization", "Bearer " + self.token)
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)
+
+    def sql(self, query: str, *args: object) -> list[tuple]:
+        """Rows of ``query`` in MLflow's PostgreSQL database (the password `up` generated)."""
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="ganarena", dbname="mlflow",
+                                password=(self.state_dir / "postgres.pw").read_text().strip())
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, args)
+                return cur.fetchall()
+        finally:
+            conn.close()
 
     def sessions(self) -> dict[str, int]:
         return {
@@ -199,15 +213,21 @@ def test_two_alive_nodes_with_their_own_resources(cluster):
 
     status = _run(["bash", str(LOCAL_SH), "status"], cluster.env, timeout=60)
     assert status.returncode == 0, status.stdout + status.stderr
-    for word in ("head: running", "worker: running", "mlflow: running", "node_head", "node_worker"):
+    for word in ("head: running", "worker: running", "mlflow: running", "postgres: running", "node_head",
+                 "node_worker"):
         assert word in status.stdout, status.stdout
 
 
 @pytest.mark.timeout(120)
 def test_servers_bind_loopback_and_token_is_required(cluster):
-    listening = {port: _listen_addresses(port) for port in (cluster.dash_port, cluster.mlflow_port)}
-    assert listening[cluster.dash_port] == {"127.0.0.1"}, listening
-    assert listening[cluster.mlflow_port] == {"127.0.0.1"}, listening
+    listening = {port: _listen_addresses(port) for port in (cluster.dash_port, cluster.mlflow_port, cluster.pg_port)}
+    assert all(addrs == {"127.0.0.1"} for addrs in listening.values()), listening
+    assert (cluster.state_dir / "postgres.pw").stat().st_mode & 0o077 == 0  # the database password is private
+    assert not list((cluster.state_dir / "postgres" / "data").glob("**/.s.PGSQL.*"))  # no unix socket either
+    cmdlines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _session_pids(cluster.sessions()["mlflow"])]
+    server = next(c for c in cmdlines if b"--backend-store-uri" in c)
+    assert f"postgresql+psycopg2://ganarena@127.0.0.1:{cluster.pg_port}/mlflow".encode() in server
+    assert (cluster.state_dir / "postgres.pw").read_bytes().strip() not in server  # never on a command line
 
     with pytest.raises(urllib.error.HTTPError) as no_token:
         cluster.get_json("/api/jobs/", token=False)
@@ -333,10 +353,52 @@ def test_job_submit_ganarena_train_places_two_workers_on_two_nodes(cluster, tmp_
     assert "RuntimeEnvSetupError" not in out and "Started a local Ray instance" not in out, out[-4000:]
 
 
+@pytest.mark.timeout(420)
+def test_sweep_of_8_concurrent_trials_writes_each_metric_point_once_to_postgresql(cluster):
+    """A sweep job whose 8 trials (a quarter CPU each: 2 CPUs, so both nodes) all run at once, every one writing
+    to the MLflow server on PostgreSQL: each metric point arrives exactly once, and no run is left RUNNING.
+    3,000 steps, so a trial outlasts Tune's staggered launch of the other seven (~3 s apart)."""
+    name = f"pg-{uuid.uuid4().hex[:6]}"
+    entry = ["ganarena", "sweep", "configs/toy_ring.yaml", "--name", name, "--trials", "8", "--seeds", "0",
+             "--set", "sweep.cpus_per_trial=0.25", "--set", "sweep.grace_evals=2", "--set", "train.steps=3000",
+             "--set", "train.log_every=100", "--set", "eval.every=1500", "--set", "eval.samples=500",
+             "--set", "generator.width=32", "--set", "discriminator.width=32"]
+    t0 = time.monotonic()
+    submit = _run([str(RAY), "job", "submit", "--address", cluster.dashboard, "--working-dir", ".", "--", *entry],
+                  cluster.client_env(), timeout=400, cwd=REPO)
+    cluster.measurements["sweep_8_concurrent_s"] = round(time.monotonic() - t0, 1)
+    out = submit.stdout + submit.stderr
+    assert submit.returncode == 0, out[-4000:]
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=cluster.mlflow)
+    exp = client.get_experiment_by_name(name)
+    every = client.search_runs([exp.experiment_id], max_results=100)
+    trials = [r for r in every if r.data.tags.get("ganarena.role") == "child"]
+    assert len(trials) == 8 and len(every) == 9
+    assert all(r.info.status != "RUNNING" for r in every), [(r.info.run_name, r.info.status) for r in every]
+    nodes = {r.data.tags["ganarena.worker_nodes"] for r in trials}
+    assert len(nodes) == 2, nodes  # trials ran on both nodes
+    starts, ends = sorted(r.info.start_time for r in trials), sorted(r.info.end_time for r in trials)
+    assert starts[-1] < ends[0], "the 8 trials did not all run at once"
+    for r in trials:
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "d_loss")] == list(range(100, 3001, 100))
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "modes_hq")] == [1500, 3000]
+    # the same in the database itself: no (run, key, step) stored twice, and every trial's points there
+    dupes = cluster.sql("SELECT m.run_uuid, m.key, m.step FROM metrics m JOIN runs r ON r.run_uuid = m.run_uuid "
+                        "WHERE r.experiment_id = %s GROUP BY m.run_uuid, m.key, m.step HAVING count(*) > 1",
+                        int(exp.experiment_id))
+    assert dupes == []
+    per_run = dict(cluster.sql("SELECT run_uuid, count(*) FROM metrics WHERE key = 'd_loss' AND run_uuid = ANY(%s) "
+                               "GROUP BY run_uuid", [r.info.run_id for r in trials]))
+    assert per_run == {r.info.run_id: 30 for r in trials}
+
+
 @pytest.mark.timeout(120)
 def test_down_stops_everything_it_started(cluster):
     sessions = cluster.sessions()
-    assert {"head", "worker", "mlflow"} <= set(sessions)
+    assert {"head", "worker", "mlflow", "postgres"} <= set(sessions)
     t0 = time.monotonic()
     down = _run(["bash", str(LOCAL_SH), "down"], cluster.env, timeout=120)
     cluster.measurements["down_s"] = round(time.monotonic() - t0, 1)
@@ -345,7 +407,7 @@ def test_down_stops_everything_it_started(cluster):
         assert _session_pids(sid) == [], f"{name} (session {sid}) still has processes"
     leftovers = subprocess.run(["pgrep", "-f", str(cluster.state_dir)], check=False, capture_output=True, text=True).stdout
     assert leftovers.strip() == ""
-    for port in (cluster.dash_port, cluster.mlflow_port):
+    for port in (cluster.dash_port, cluster.mlflow_port, cluster.pg_port):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
     status = _run(["bash", str(LOCAL_SH), "status"], cluster.env, timeout=60)
