@@ -10,6 +10,7 @@ does not outlive it. This driver keeps what finished in ``bench/results/loss_stu
            would give them: ``pipeline.sweep_space.apply_params`` of the search's best per model), ``--jobs``
            at a time, each recorded as soon as it ends (a killed driver loses only the runs in flight)
   table    the ranking by final FID, mean +- 95% CI over seeds, ties flagged (markdown)
+  fill     re-read the kept metrics of the ledger's runs from their MLflow database (e.g. their cost)
 
 The ledger is marked ``partial`` until every model has all its seeds.
 """
@@ -34,7 +35,7 @@ LEDGER = RESULTS / "loss_study.json"
 CONFIG = "configs/study_fashion.yaml"
 METRIC, MODE = "fd", "min"  # the search's metric (our CNN's FD); the table ranks final_fd (Inception FID)
 KEPT = ("final_fd", "final_kid", "final_precision", "final_recall", "final_density", "final_coverage", "fd",
-        "best_fd", "step", "diverged")
+        "best_fd", "step", "diverged", "cost_cpu_s", "cost_wall_s", "samples_seen")
 
 
 def sha1_file(path: Path) -> str:
@@ -172,6 +173,22 @@ def run(workdir: Path, jobs: int, threads: int) -> None:
                   flush=True)
 
 
+def fill_metrics(workdir: Path) -> None:
+    """Re-read the kept metrics of the ledger's runs from the MLflow database they were trained in (e.g. the
+    cost, which ledgers written before it was kept lack)."""
+    from pipeline import runs
+    from pipeline.tracking import resolve_tracking_uri
+
+    client = runs.client(resolve_tracking_uri(None, workdir))
+    ledger = load_ledger()
+    for rec in ledger["runs"]:
+        try:
+            rec["metrics"] = {**rec["metrics"], **_metrics(client.get_run(rec["run_id"]).data.metrics)}
+        except Exception as e:  # noqa: BLE001 - a run trained in another workdir stays as it is
+            print(f"{rec['model']}/seed{rec['seed_index']}: {type(e).__name__}")
+    save_ledger(ledger)
+
+
 def search_table(ledger: dict[str, Any]) -> str:
     """Markdown: each model's search trials and its best one (CNN FD at the search budget), as the plan uses."""
     rows = (ledger.get("search") or {}).get("rows", [])
@@ -209,9 +226,13 @@ def main() -> None:
     r.add_argument("--jobs", type=int, default=2)
     r.add_argument("--threads", type=int, default=1)
     sub.add_parser("table")
+    f = sub.add_parser("fill")
+    f.add_argument("--workdir", type=Path, default=REPO / "runs" / "study")
     a = ap.parse_args()
     if a.cmd == "harvest":
         harvest(a.workdir, a.sweep)
+    elif a.cmd == "fill":
+        fill_metrics(a.workdir.resolve())
     elif a.cmd == "run":
         run(a.workdir.resolve(), a.jobs, a.threads)
     else:
