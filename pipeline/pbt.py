@@ -79,9 +79,7 @@ def population(sw: SweepConfig, seed: int, augmenting: bool) -> list[dict[str, A
 def mutable(sw: SweepConfig, members: list[dict[str, Any]]) -> list[str]:
     """The keys PBT/PB2 perturb: continuous ranges every member has, and (pbt) n_critic."""
     keys = [k for k in _ranges(sw) if all(k in m for m in members)]
-    if sw.n_critic is not None and sw.scheduler == "pbt":
-        keys.append("n_critic")
-    return list(dict.fromkeys(keys))
+    return keys + (["n_critic"] if sw.n_critic is not None and sw.scheduler == "pbt" else [])
 
 
 class Clamp:

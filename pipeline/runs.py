@@ -181,8 +181,9 @@ def record_clone(c: Any, run_id: str, donor_run_id: str, step: int, params: dict
             CONFIG_LABEL: label}
     if PARAMS_START not in run.data.tags:
         tags[PARAMS_START] = run.data.tags.get(PARAMS, "{}")
-    for k, v in tags.items():
-        c.set_tag(run_id, k, v)
+    from mlflow.entities import RunTag
+
+    c.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
 
 def clones(run: Any) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from gan_core.config import to_dict
 from gan_core.errors import GanConfigError
 from gan_core.tasks import primary_metric
 from pipeline import runs
+from pipeline import sweep_phase as phase
 from pipeline.experiment import Experiment
 from pipeline.names import name_key
 from pipeline.progress import SweepProgress
@@ -205,7 +206,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     trainable = tune.with_resources(_trial, trial_resources)
     progress = SweepProgress(metric, mode)
     search_steps = sw.search_steps or exp.gan.train.steps
-    closer = _close_on_complete(uri, search_steps, progress)
+    closer = phase.close_on_complete(uri, search_steps, progress)
     n_evals = math.ceil(search_steps / exp.gan.eval.every)
 
     def make_search() -> Any:
@@ -236,10 +237,10 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                        f"{sw.scheduler.upper()} on {better}: the bottom {sw.quantile:.0%} clone the top every "
                        f"{sw.perturb_every} evaluations")
     search = _tuner(Path(storage) / name_key(f"{name}-search"), trainable, resume, make_search).fit()
-    _stop_if_interrupted(client, search, sw.trials, exp_id, parent_id)
-    search_rows = _finish_children(client, search, metric, search_steps)
-    _raise_user_error(client, search, parent_id)
-    _prune_checkpoints(search)
+    phase.stop_if_interrupted(client, search, sw.trials, exp_id, parent_id)
+    search_rows = phase.finish_children(client, search, metric, search_steps)
+    phase.raise_user_error(client, search, parent_id)
+    phase.prune_checkpoints(search)
 
     reruns = seed_reruns(search_rows, metric, mode, sw.seeds)
     if sw.scheduler != "asha":
@@ -256,21 +257,21 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                               tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
                                                           trial_dirname_creator=trial_dirname),
                               run_config=_run_config(f"{name}-seeds", storage, verbose,
-                                                     _close_on_complete(uri, exp.gan.train.steps, progress)))
+                                                     phase.close_on_complete(uri, exp.gan.train.steps, progress)))
 
         each = "model" if sw.models else "loss and each penalty"
         progress.phase("seed re-runs", len(reruns), f"the best configuration of each {each}, "
                        f"{sw.seeds} seeds each, full budget")
         seeds = _tuner(Path(storage) / name_key(f"{name}-seeds"), trainable, resume, make_seeds).fit()
-        _stop_if_interrupted(client, seeds, len(reruns), exp_id, parent_id)
-        seed_rows = _finish_children(client, seeds, metric, exp.gan.train.steps)
-        _raise_user_error(client, seeds, parent_id)
-        _prune_checkpoints(seeds)
+        phase.stop_if_interrupted(client, seeds, len(reruns), exp_id, parent_id)
+        seed_rows = phase.finish_children(client, seeds, metric, exp.gan.train.steps)
+        phase.raise_user_error(client, seeds, parent_id)
+        phase.prune_checkpoints(seeds)
     else:
         why = "sweep.seeds is 0" if sw.seeds == 0 else "no search trial finished with a score"
         progress.phase("seed re-runs", 0, f"skipped: {why}")
         seed_rows = []
-    _drop_orphans(client, exp_id, parent_id, {r["trial_id"] for r in search_rows + seed_rows})
+    phase.drop_orphans(client, exp_id, parent_id, {r["trial_id"] for r in search_rows + seed_rows})
     report_dir = workdir / "reports" / name_key(name)
     progress.phase("report", 0, f"{report_dir}")
     out = write_report(uri, exp_id, parent_id, report_dir)
@@ -338,118 +339,6 @@ def _run_config(name: str, storage: str, verbose: bool, closer: Any) -> Any:
                           # older one than the newest when the driver dies, and resuming needs it to exist;
                           # _prune_checkpoints keeps the last one per trial once the phase is over
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=None))
-
-
-def _stop_if_interrupted(client: Any, grid: Any, expected: int, exp_id: str, parent_id: str) -> None:
-    """Tune's fit returns normally after Ctrl-C, with trials unfinished: stop the sweep there (and do not
-    label those trials, nor start the next phase); ``--resume`` finishes them in the same MLflow runs."""
-    if grid.num_terminated + grid.num_errors >= max(expected, len(grid)):
-        return
-    for run in runs.children(client, exp_id, parent_id, running=True):
-        runs.close(client, run, runs.INTERRUPTED)
-    client.set_terminated(parent_id, "KILLED")
-    raise KeyboardInterrupt("sweep interrupted; finish it with --resume")
-
-
-def _prune_checkpoints(grid: Any) -> None:
-    """Delete every checkpoint of a finished phase but each trial's last (on any storage filesystem)."""
-    from pyarrow import fs as pafs
-
-    for res in grid:
-        if res.checkpoint is None:
-            continue
-        keep = res.checkpoint.path.rstrip("/")
-        for info in res.filesystem.get_file_info(pafs.FileSelector(res.path)):
-            if info.type == pafs.FileType.Directory and info.base_name.startswith("checkpoint_") \
-                    and info.path.rstrip("/") != keep:
-                res.filesystem.delete_dir(info.path)
-
-
-def _drop_orphans(client: Any, exp_id: str, parent_id: str, known: set[str]) -> None:
-    """Delete child runs of trials Tune no longer knows (the driver was killed after a trial started but
-    before Tune saved its state; on resume Tune creates that trial afresh): no orphan stays RUNNING."""
-    for r in runs.children(client, exp_id, parent_id):
-        if r.data.tags.get(runs.TRIAL_ID) not in known:
-            client.set_terminated(r.info.run_id, "KILLED")
-            client.delete_run(r.info.run_id)
-
-
-def _finish_children(client: Any, grid: Any, metric: str, steps: int) -> list[dict[str, Any]]:
-    """Give every child run its final status (completed / pruned / diverged / error); none stays RUNNING."""
-    rows = []
-    for res in grid:
-        m = res.metrics or {}
-        trial_id = m.get("trial_id") or Path(res.path).name.split("_")[1]  # folder: trial_<id>_<number>
-        child = runs.child_by_trial(client, trial_id)
-        status = _close_child(client, child, m, res.error, steps)
-        cfg = res.config or {}
-        params = cfg.get("run", {}).get("params") or {k: v for k, v in cfg.items() if k != "ctx"}
-        rows.append({"trial_id": trial_id, "status": status, "params": params, "score": m.get(metric),
-                     "child": child.info.run_id if child else None})
-    return rows
-
-
-def _close_child(client: Any, child: Any, metrics: dict[str, Any], error: Any, steps: int) -> str:
-    """Tag a child run with its final status (from Tune's last result) and end it if still RUNNING;
-    returns the status."""
-    if metrics.get("diverged"):
-        status = runs.DIVERGED
-    elif error is not None:
-        status = runs.ERROR
-    elif metrics.get("step", 0) < steps:
-        status = runs.PRUNED
-    else:
-        status = runs.COMPLETED
-    if child is not None:
-        runs.close(client, child, status, None if error is None else str(error))
-    return status
-
-
-def _close_on_complete(uri: str, steps: int, progress: SweepProgress) -> Any:
-    """A Tune callback that closes a trial's child run as soon as Tune ends the trial (ASHA stop, finish,
-    error) and prints its progress line: the MLflow UI shows it final at once, and a resumed sweep whose
-    saved Tune state lags behind still finds the trial finished in MLflow (``_trial`` then does not train
-    it again)."""
-    from ray import tune
-
-    class CloseChild(tune.Callback):
-        def _close(self, trial: Any, error: Any, trials: list) -> None:
-            client = runs.client(uri)
-            status = _close_child(client, runs.child_by_trial(client, trial.trial_id), trial.last_result or {},
-                                  error, steps)
-            progress.trial_ended(trial, status, trials)
-
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._close(trial, None, trials)
-
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._close(trial, _error_line(trial), trials)
-
-    return CloseChild()
-
-
-def _error_line(trial: Any) -> str:
-    """One line for a failed trial: the user's error when it was one, else where Tune wrote the traceback."""
-    from pipeline.rayctl import user_error
-
-    try:
-        mine = user_error(trial.get_pickled_error())
-    except Exception:  # noqa: BLE001 - an error Tune could not pickle: its text file stays the record
-        mine = None
-    return str(mine) if mine is not None else (trial.error_file or "trial failed")
-
-
-def _raise_user_error(client: Any, grid: Any, parent_id: str) -> None:
-    """When every trial of a phase failed and one failure was the user's input, stop with that one line."""
-    from pipeline.rayctl import user_error
-
-    if len(grid) == 0 or any(res.error is None for res in grid):
-        return
-    for res in grid:
-        mine = user_error(res.error)
-        if mine is not None:
-            client.set_terminated(parent_id, "FAILED")
-            raise mine
 
 
 def seed_reruns(rows: list[dict[str, Any]], metric: str, mode: str, seeds: int) -> list[dict[str, Any]]:
