@@ -6,6 +6,7 @@ trials start from (any field of it can be pinned by leaving it out of the search
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,10 @@ class SweepConfig:
     seeds: int = 3  # re-runs of each loss's (and penalty's) best configuration (0: search only)
     search_steps: int | None = None  # search trials train this many steps (seed re-runs: train.steps); null: same
     workers_per_trial: int = 1  # >1 runs each trial as its own Ray Train TorchTrainer
-    cpus_per_trial: float = 1.0
-    max_concurrent: int | None = None  # default: as many trials as the cluster's CPUs allow
+    # per worker (pipeline.sweep_resources); null: 1 for one-worker trials, else the cluster's CPUs shared out
+    cpus_per_worker: float | None = None
+    gpus_per_worker: float = 0.0  # a fraction (< 1) shares a GPU; more than 1 must be whole
+    max_concurrent: int | None = None  # default: as many trials as the cluster's nodes hold
     grace_evals: int = 2  # ASHA: evaluations before a trial may be stopped
     reduction_factor: int = 2
     # [<primary metric>, <cost>]: Optuna searches both (multi-objective TPE); ASHA stays on the primary
@@ -107,8 +110,12 @@ class SweepConfig:
             raise GanConfigError("sweep.seeds", f"must be >= 0 (0: search only), got {self.seeds}")
         if self.search_steps is not None and self.search_steps < 1:
             raise GanConfigError("sweep.search_steps", f"must be >= 1 or null, got {self.search_steps}")
-        if self.cpus_per_trial <= 0:
-            raise GanConfigError("sweep.cpus_per_trial", "must be > 0")
+        if self.cpus_per_worker is not None and not (math.isfinite(self.cpus_per_worker) and self.cpus_per_worker > 0):
+            raise GanConfigError("sweep.cpus_per_worker", f"must be a finite number > 0 or null, got {self.cpus_per_worker}")
+        g = self.gpus_per_worker
+        if not (math.isfinite(g) and g >= 0) or (g > 1 and g != int(g)):
+            raise GanConfigError("sweep.gpus_per_worker", f"must be 0, a fraction below 1 or a whole number, got {g}",
+                                 ["0", "0.5", "1", "2"])
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise GanConfigError("sweep.max_concurrent", "must be >= 1 or null")
         if self.scheduler != "asha":

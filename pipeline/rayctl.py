@@ -116,6 +116,14 @@ def alive_nodes() -> int:
     return sum(1 for n in ray.nodes() if n.get("Alive"))
 
 
+def node_resources() -> list[dict[str, float]]:
+    """CPU, GPU and memory of each alive node (what one worker can be placed on)."""
+    import ray
+
+    return [{k: float(n.get("Resources", {}).get(k, 0.0)) for k in ("CPU", "GPU", "memory")}
+            for n in ray.nodes() if n.get("Alive")]
+
+
 def user_error(exc: BaseException | None) -> GanConfigError | None:
     """The user's error inside an exception Ray raised for a worker or a trial, as one GanConfigError:
     a GanConfigError from the cause chain or Ray's wrappers (``worker_failures``, ``_base_exc``, ...),

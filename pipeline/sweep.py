@@ -41,6 +41,7 @@ class SweepContext:
     mode: str
     workers: int  # Ray Train workers per trial (1: the trial trains in-process)
     cpus_per_worker: float
+    gpus_per_worker: float
     threads: int  # torch threads per worker
     storage: str  # Ray storage path (multi-worker trials' own TorchTrainer runs)
     search_steps: int | None = None  # search trials' budget (sweep.search_steps); None: train.steps
@@ -114,7 +115,7 @@ def trial_dirname(trial: Any) -> str:
 def _run_trainer(job: Any, ctx: SweepContext) -> None:
     """A multi-worker trial launches its own TorchTrainer (Train V2) and forwards its reports to Tune."""
     import ray.train
-    from ray.train.torch import TorchTrainer
+    from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune import get_context
     from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -122,8 +123,10 @@ def _run_trainer(job: Any, ctx: SweepContext) -> None:
 
     trainer = TorchTrainer(
         _worker_loop, train_loop_config={"job": dataclasses.asdict(job)},
-        scaling_config=ray.train.ScalingConfig(num_workers=ctx.workers,
-                                               resources_per_worker={"CPU": ctx.cpus_per_worker}),
+        torch_config=TorchConfig(backend="nccl" if ctx.gpus_per_worker > 0 else "gloo"),
+        scaling_config=ray.train.ScalingConfig(num_workers=ctx.workers, use_gpu=ctx.gpus_per_worker > 0,
+                                               resources_per_worker={"CPU": ctx.cpus_per_worker, **(
+                                                   {"GPU": ctx.gpus_per_worker} if ctx.gpus_per_worker else {})}),
         run_config=ray.train.RunConfig(name=name_key(f"{ctx.sweep}-{get_context().get_trial_id()}"),
                                        storage_path=ctx.storage, callbacks=[TuneReportCallback()],
                                        logging_config=ray.train.LoggingConfig(log_level="WARNING")),
@@ -159,13 +162,15 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     uri = resolve_tracking_uri(tracking_uri, workdir)
     if resume and not _parent_exists(uri, name):  # checked before anything is created
         raise GanConfigError("--resume", f"no sweep named {name!r} to resume in {uri}")
-    from pipeline.rayctl import alive_nodes, init_ray
+    from pipeline.rayctl import init_ray, node_resources
+    from pipeline.sweep_resources import plan_trials
 
-    resources = init_ray(address, verbose)
-    cpus = resources.get("CPU", 1.0)
+    init_ray(address, verbose)
+    nodes = node_resources()
+    plan = plan_trials(sw, nodes)  # trials that cannot fit are refused before anything is written
     from pipeline.train import Placement, storage_for
 
-    storage = storage_for(Placement(storage_path=storage_path), workdir, alive_nodes())
+    storage = storage_for(Placement(storage_path=storage_path), workdir, len(nodes))
     exp_id = prepare_experiment(uri, name, workdir, metric)
     client = runs.client(uri)
     parent = runs.find_run(client, exp_id, name, role="parent")
@@ -182,18 +187,12 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         parent_id = parent.info.run_id
         runs.reopen(client, parent_id)
 
-    if sw.workers_per_trial > 1:
-        concurrent = sw.max_concurrent or max(1, int(cpus // sw.workers_per_trial))
-        per_worker = min(1.0, cpus / (concurrent * sw.workers_per_trial))
-        trial_resources = {"cpu": 0.01}
-    else:
-        concurrent = sw.max_concurrent or max(1, int(cpus // sw.cpus_per_trial))
-        per_worker = sw.cpus_per_trial
-        trial_resources = {"cpu": sw.cpus_per_trial}
+    concurrent = plan.concurrent
     base = to_dict(exp.gan)
     base["train"]["ckpt_every"] = base["eval"]["every"]  # every report carries the metric and a checkpoint
     ctx = SweepContext(base=base, uri=uri, exp_id=exp_id, parent=parent_id, sweep=name, metric=metric, mode=mode,
-                       workers=sw.workers_per_trial, cpus_per_worker=per_worker, threads=max(1, int(per_worker)),
+                       workers=plan.workers, cpus_per_worker=plan.cpus_per_worker,
+                       gpus_per_worker=plan.gpus_per_worker, threads=plan.threads,
                        storage=storage, search_steps=sw.search_steps, verbose=verbose)
     # Tune saves its experiment state every 10 s or more by default (auto): a driver killed then leaves it
     # not knowing the trials created since, and --resume runs new trials in their place (deleting their
@@ -203,7 +202,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         _quiet_search_libraries()
     from ray import tune
 
-    trainable = tune.with_resources(_trial, trial_resources)
+    trainable = tune.with_resources(_trial, plan.tune_resources())
     progress = SweepProgress(metric, mode)
     search_steps = sw.search_steps or exp.gan.train.steps
     closer = phase.close_on_complete(uri, search_steps, progress)

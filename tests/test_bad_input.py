@@ -241,6 +241,10 @@ CASES = {
     "sweep: objectives not the data's primary metric": (["sweep", TOY, "--set", "sweep.objectives=[fd,cost]"],
                                                         "sweep.objectives", "[modes_hq, cost]"),
     "sweep: resume an unknown name": (["sweep", TOY, "--resume", "--name", "ghost"], "--resume", "ghost"),
+    "sweep: 1.5 GPUs per worker": (["sweep", TOY, "--set", "sweep.gpus_per_worker=1.5"], "sweep.gpus_per_worker",
+                                   "0.5"),
+    "sweep: 0 CPUs per worker": (["sweep", TOY, "--set", "sweep.cpus_per_worker=0"], "sweep.cpus_per_worker",
+                                 "> 0 or null"),
 }
 
 
@@ -344,6 +348,24 @@ def test_more_gpus_than_the_cluster_has(ray_local, tmp_path, capsys) -> None:
     assert ray_local.get("GPU", 0) == 0  # this CPU box
     rc, err = _run(["train", TOY, "--gpus-per-worker", "1", "--workdir", str(tmp_path / "w")], capsys)
     _assert_one_line(rc, err, "train", "--gpus-per-worker", "the cluster has 0")
+    _assert_no_mlflow_state(tmp_path / "w")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("sets,field,allowed", [
+    (["sweep.gpus_per_worker=1"], "sweep.gpus_per_worker", "no GPUs (allowed: 0)"),
+    (["sweep.cpus_per_worker=3"], "sweep.cpus_per_worker", "(allowed: 0 < cpus_per_worker <= 2)"),
+    (["sweep.workers_per_trial=3", "sweep.cpus_per_worker=1"], "sweep.workers_per_trial", "hold 2 such workers (allowed: 1..2)"),
+], ids=["GPU", "CPUs per worker", "workers per trial"])
+def test_sweep_trials_that_cannot_fit_the_cluster(ray_local, tmp_path, capsys, sets, field, allowed) -> None:
+    """Checked against the alive nodes once Ray is up, before the sweep writes anything."""
+    assert (ray_local.get("CPU"), ray_local.get("GPU", 0)) == (2, 0)
+    argv = ["sweep", TOY, "--workdir", str(tmp_path / "w")]
+    for s in sets:
+        argv += ["--set", s]
+    rc, err = _run(argv, capsys)
+    _assert_one_line(rc, err, "sweep", field, allowed)
     _assert_no_mlflow_state(tmp_path / "w")
 
 
