@@ -357,11 +357,13 @@ def test_job_submit_ganarena_train_places_two_workers_on_two_nodes(cluster, tmp_
 def test_sweep_of_8_concurrent_trials_writes_each_metric_point_once_to_postgresql(cluster):
     """A sweep job whose 8 trials (a quarter CPU each: 2 CPUs, so both nodes) all run at once, every one writing
     to the MLflow server on PostgreSQL: each metric point arrives exactly once, and no run is left RUNNING.
-    3,000 steps, so a trial outlasts Tune's staggered launch of the other seven (~3 s apart)."""
+    4,500 steps, so a trial outlasts Tune's staggered launch of the other seven (~3 s apart: each is a new
+    process importing torch; at 3,000 steps an idle machine once ended the first trial 4.7 s before the
+    last one started)."""
     name = f"pg-{uuid.uuid4().hex[:6]}"
     entry = ["ganarena", "sweep", "configs/toy_ring.yaml", "--name", name, "--trials", "8", "--seeds", "0",
-             "--set", "sweep.cpus_per_trial=0.25", "--set", "sweep.grace_evals=2", "--set", "train.steps=3000",
-             "--set", "train.log_every=100", "--set", "eval.every=1500", "--set", "eval.samples=500",
+             "--set", "sweep.cpus_per_worker=0.25", "--set", "sweep.grace_evals=3", "--set", "train.steps=4500",
+             "--set", "train.log_every=150", "--set", "eval.every=1500", "--set", "eval.samples=500",
              "--set", "generator.width=32", "--set", "discriminator.width=32"]
     t0 = time.monotonic()
     submit = _run([str(RAY), "job", "submit", "--address", cluster.dashboard, "--working-dir", ".", "--", *entry],
@@ -381,10 +383,11 @@ def test_sweep_of_8_concurrent_trials_writes_each_metric_point_once_to_postgresq
     nodes = {r.data.tags["ganarena.worker_nodes"] for r in trials}
     assert len(nodes) == 2, nodes  # trials ran on both nodes
     starts, ends = sorted(r.info.start_time for r in trials), sorted(r.info.end_time for r in trials)
-    assert starts[-1] < ends[0], "the 8 trials did not all run at once"
+    late = (starts[-1] - ends[0]) / 1e3
+    assert late < 0, f"the 8 trials did not all run at once: the last started {late:.1f} s after the first ended"
     for r in trials:
-        assert [m.step for m in client.get_metric_history(r.info.run_id, "d_loss")] == list(range(100, 3001, 100))
-        assert [m.step for m in client.get_metric_history(r.info.run_id, "modes_hq")] == [1500, 3000]
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "d_loss")] == list(range(150, 4501, 150))
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "modes_hq")] == [1500, 3000, 4500]
     # the same in the database itself: no (run, key, step) stored twice, and every trial's points there
     dupes = cluster.sql("SELECT m.run_uuid, m.key, m.step FROM metrics m JOIN runs r ON r.run_uuid = m.run_uuid "
                         "WHERE r.experiment_id = %s GROUP BY m.run_uuid, m.key, m.step HAVING count(*) > 1",
