@@ -113,16 +113,13 @@ def run_plain(trials: int, steps: int, configs: list[dict]) -> dict:
     from pipeline.experiment import load_experiment
     from pipeline.runner import Job, run
     from pipeline.sessions import LocalSession
-    from pipeline.sweep import SweepContext
     from pipeline.sweep_space import Space, apply_params
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     exp = load_experiment(REPO / CONFIG, [*overrides(steps), f"sweep.trials={trials}", "sweep.seeds=1"])
     base = to_dict(exp.gan)
     base["train"]["ckpt_every"] = base["eval"]["every"]  # as the sweep does
-    ctx = SweepContext(base=base, uri="", exp_id="", parent="", sweep="plain", metric="modes_hq", mode="max",
-                       workers=1, cpus_per_worker=1.0, threads=1, storage="")  # the space reads only ctx.base
-    space, durations = Space(exp.sweep, ctx), []
+    space, durations = Space(exp.sweep, augmenting=bool(base["augment"]["policy"])), []
 
     def objective(trial: optuna.Trial) -> float:
         space(trial)

@@ -134,11 +134,11 @@ def scheduler(sw: SweepConfig, members: list[dict[str, Any]], metric: str, mode:
                resample_probability=RESAMPLE_PROBABILITY, perturbation_factors=PERTURBATION_FACTORS, **common)
 
 
-def param_space(ctx: Any, members: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tune's param space: one trial per member (``run.params``), the sweep's constants in ``ctx``."""
+def param_space(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tune's param space: one trial per member (``run.params``)."""
     from ray import tune
 
-    return {"ctx": ctx, "run": {"params": tune.grid_search(members)}}
+    return {"run": {"params": tune.grid_search(members)}}
 
 
 # ---------------------------------------------------------------------------- lineage

@@ -43,7 +43,7 @@ class SweepProgress:
         result = getattr(trial, "last_result", None) or {}
         cfg = getattr(trial, "config", None) or {}
         run = cfg.get("run") or {}
-        params = run.get("params") or {k: v for k, v in cfg.items() if k != "ctx"}
+        params = run.get("params") or dict(cfg)
         label = label_of(params) if "loss" in params else str(getattr(trial, "trial_id", "?"))
         if run.get("seed_index") is not None:
             label += f" seed {run['seed_index']}"

@@ -48,19 +48,37 @@ class SweepContext:
     verbose: bool = False
 
 
-def _trial(config: dict[str, Any]) -> None:
-    """One Tune trial: a child MLflow run training one configuration (in-process or via TorchTrainer)."""
+# Tune saves its experiment state every 10 s or more by default (auto): a driver killed then leaves it not
+# knowing the trials created since, and --resume runs new trials in their place (deleting their first
+# runs). Saving every second bounds that to the trials of the last second. The state grows with the trials
+# (bench/sweep_scale.py: ~18 KB a trial; 300 trials, 5.5 MB), and rewriting it every second would become
+# the driver's main work in a sweep of thousands: the period grows with the sweep, 1 s per 100 trials.
+STATE_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"
+USER_STATE_PERIOD = os.environ.get(STATE_PERIOD_ENV)  # the user's own setting wins
+
+
+def state_save_period(trials: int) -> float:
+    """Seconds between saves of Tune's experiment state for a sweep of ``trials`` search trials."""
+    return max(1.0, trials / 100)
+
+
+def _trial(config: dict[str, Any], ctx: SweepContext) -> None:
+    """One Tune trial: a child MLflow run training one configuration (in-process or via TorchTrainer).
+
+    ``config``: Optuna's sampled params, or ``run`` (a PBT member's params / a seed re-run); ``ctx`` comes
+    once through ``tune.with_parameters`` (Ray's object store), so Tune's experiment state, which it saves
+    every second and which holds each trial's config several times, does not carry the base config per
+    trial (bench/sweep_scale.py: ~35 KB a trial with it)."""
     from ray import tune
 
     from pipeline.runner import Job, run
     from pipeline.sessions import TuneSession
 
-    ctx: SweepContext = config["ctx"]
     if not ctx.verbose:
         import logging
 
         logging.getLogger("ray.train").setLevel(logging.WARNING)
-    params = config.get("run", {}).get("params") or {k: v for k, v in config.items() if k != "ctx"}
+    params = config.get("run", {}).get("params") or dict(config)
     seed_index = config.get("run", {}).get("seed_index")
     schedule = config.get("run", {}).get("schedule") or []  # a PBT member's hyperparameters, replayed
     gan = apply_params(ctx.base, schedule[0][1] if schedule else params, seed_index)
@@ -194,15 +212,12 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
                        workers=plan.workers, cpus_per_worker=plan.cpus_per_worker,
                        gpus_per_worker=plan.gpus_per_worker, threads=plan.threads,
                        storage=storage, search_steps=sw.search_steps, verbose=verbose)
-    # Tune saves its experiment state every 10 s or more by default (auto): a driver killed then leaves it
-    # not knowing the trials created since, and --resume runs new trials in their place (deleting their
-    # first runs). Saving every second bounds that to trials started in the last second or so.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    os.environ[STATE_PERIOD_ENV] = USER_STATE_PERIOD or f"{state_save_period(sw.trials):g}"
     if not verbose:
         _quiet_search_libraries()
     from ray import tune
 
-    trainable = tune.with_resources(_trial, plan.tune_resources())
+    trainable = tune.with_resources(tune.with_parameters(_trial, ctx=ctx), plan.tune_resources())
     progress = SweepProgress(metric, mode)
     search_steps = sw.search_steps or exp.gan.train.steps
     closer = phase.close_on_complete(uri, search_steps, progress)
@@ -214,7 +229,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         from ray.tune.search.optuna import OptunaSearch
 
         objectives = {"metric": metric, "mode": mode} if cost is None else {"metric": [metric, cost], "mode": [mode, "min"]}
-        searcher = OptunaSearch(space=Space(sw, ctx), **objectives, points_to_evaluate=first_points(sw),
+        searcher = OptunaSearch(space=Space(sw, bool(ctx.base["augment"]["policy"])), **objectives, points_to_evaluate=first_points(sw),
                                 sampler=TPESampler(multivariate=True, group=True, seed=exp.gan.seed))
         asha = ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode, max_t=max(n_evals, 1),
                              grace_period=min(sw.grace_evals, max(n_evals, 1)), reduction_factor=sw.reduction_factor)
@@ -252,7 +267,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
 
     if reruns:
         def make_seeds() -> Any:
-            return tune.Tuner(trainable, param_space={"ctx": ctx, "run": tune.grid_search(reruns)},
+            return tune.Tuner(trainable, param_space={"run": tune.grid_search(reruns)},
                               tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
                                                           trial_dirname_creator=trial_dirname),
                               run_config=_run_config(f"{name}-seeds", storage, verbose,
@@ -293,7 +308,7 @@ def _population_tuner(exp: Experiment, ctx: SweepContext, trainable: Any, concur
     sched = pbt.scheduler(sw, members, ctx.metric, ctx.mode, exp.gan.seed, pbt.evaluations(exp))
 
     def make() -> Any:
-        return tune.Tuner(trainable, param_space=pbt.param_space(ctx, members),
+        return tune.Tuner(trainable, param_space=pbt.param_space(members),
                           tune_config=tune.TuneConfig(scheduler=sched, num_samples=1, max_concurrent_trials=concurrent,
                                                       reuse_actors=True, trial_dirname_creator=trial_dirname),
                           run_config=_run_config(f"{ctx.sweep}-search", storage, verbose, closer))

@@ -54,7 +54,7 @@ def finish_children(client: Any, grid: Any, metric: str, steps: int) -> list[dic
         child = runs.child_by_trial(client, trial_id)
         status = close_child(client, child, m, res.error, steps)
         cfg = res.config or {}
-        params = cfg.get("run", {}).get("params") or {k: v for k, v in cfg.items() if k != "ctx"}
+        params = cfg.get("run", {}).get("params") or dict(cfg)
         rows.append({"trial_id": trial_id, "status": status, "params": params, "score": m.get(metric),
                      "child": child.info.run_id if child else None})
     return rows

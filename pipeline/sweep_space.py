@@ -12,13 +12,14 @@ from pipeline.experiment import SweepConfig
 class Space:
     """Define-by-run space: the penalty weight is sampled only when a penalty is chosen.
 
-    Returns the constants every trial needs (``ctx``: the sweep's ``pipeline.sweep.SweepContext``, with
-    the base config and MLflow ids) as the trial's extra config entries. A class, not a closure, because
-    Tune pickles the searcher to resume.
+    Returns a named model's loss, penalty and clipping as constants of the trial's config (the sweep's
+    own constants reach trials through ``tune.with_parameters``, not in every trial's config). A class,
+    not a closure, because Tune pickles the searcher to resume. ``augmenting``: whether the base config
+    augments (when ``sweep.augment`` does not choose).
     """
 
-    def __init__(self, sw: SweepConfig, ctx: Any):
-        self.sw, self.ctx = sw, ctx
+    def __init__(self, sw: SweepConfig, augmenting: bool):
+        self.sw, self.augmenting = sw, augmenting
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         sw = self.sw
@@ -42,12 +43,12 @@ class Space:
         if sw.augment is not None:
             augmenting = trial.suggest_categorical("augment", sw.augment) != "none"
         else:
-            augmenting = bool(self.ctx.base["augment"]["policy"])
+            augmenting = self.augmenting
         if sw.ada_target is not None and augmenting:
             trial.suggest_float("ada_target", sw.ada_target[0], sw.ada_target[1])
         if sw.lecam_weight is not None:
             trial.suggest_float("lecam_weight", sw.lecam_weight[0], sw.lecam_weight[1], log=True)
-        return {"ctx": self.ctx, **constants}
+        return constants
 
 
 def apply_params(base: dict[str, Any], params: dict[str, Any], seed_index: int | None = None) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def test_losses_x_penalties_population_and_augmentation_target() -> None:
 def test_explore_is_clamped_into_the_sweeps_ranges() -> None:
     sw = _sweep(penalty_weight=(1.0, 10.0))
     clamp = pbt.Clamp(sw)
-    cfg = {"ctx": None, "run": {"params": {"lr_g": 5e-3, "lr_d": 1e-5, "penalty_weight": 3.0, "loss": "ns"}}}
+    cfg = {"run": {"params": {"lr_g": 5e-3, "lr_d": 1e-5, "penalty_weight": 3.0, "loss": "ns"}}}
     out = clamp(copy.deepcopy(cfg))["run"]["params"]
     assert out == {"lr_g": 1e-3, "lr_d": 1e-4, "penalty_weight": 3.0, "loss": "ns"}
 
@@ -63,7 +63,7 @@ def test_pbt_perturbs_what_the_sweep_searches(ray_local) -> None:
     sw = _sweep(n_critic=[1, 2, 5])
     members = pbt.population(sw, seed=0, augmenting=False)
     sched = pbt.scheduler(sw, members, "fd", "min", seed=0, evals=4)
-    cfg = {"ctx": None, "run": {"params": members[0]}}
+    cfg = {"run": {"params": members[0]}}
     seen = set()
     for _ in range(50):
         new, _ = _explore(cfg, sched._hyperparam_mutations, pbt.RESAMPLE_PROBABILITY, pbt.PERTURBATION_FACTORS,

@@ -439,3 +439,21 @@ def test_the_divergence_hook_picks_one_search_trial_by_the_sweep_name() -> None:
     assert not forced_trial("tiny-nan2-search", "/w/ray/tiny-nan2-search/trial_ab12_12", "ab12")
     assert not forced_trial("tiny-nan2-seeds", "/w/ray/tiny-nan2-seeds/trial_cd34_2", "cd34")
     assert not forced_trial("resume-me-search", "/w/ray/resume-me-search/trial_ab12_2", "ab12")
+
+
+def test_tunes_saved_state_does_not_carry_the_base_config_per_trial(swept) -> None:
+    """The sweep's constants (base config, MLflow ids) reach trials once, through tune.with_parameters: Tune's
+    experiment state, saved every second, holds each trial's config several times (~35 KB a trial before)."""
+    workdir, name, *_ = swept
+    for phase in ("search", "seeds"):
+        (state,) = (workdir / "ray" / f"{name}-{phase}").glob("experiment_state*.json")
+        trials = json.loads(state.read_text())["trial_data"]
+        text = state.read_text()
+        assert trials and b"SweepContext".hex() not in text, phase  # Tune stores objects as pickles in hex
+        assert len(text) / len(trials) < 25_000, (phase, len(text) / len(trials))
+
+
+def test_the_state_save_period_grows_with_the_sweep() -> None:
+    from pipeline.sweep import state_save_period
+
+    assert [state_save_period(n) for n in (4, 100, 300, 10_000)] == [1.0, 1.0, 3.0, 100.0]

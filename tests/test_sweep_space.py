@@ -10,7 +10,6 @@ import pytest
 from gan_core.config import GanConfig, from_dict, to_dict
 from gan_core.errors import GanConfigError
 from pipeline.experiment import SweepConfig
-from pipeline.sweep import SweepContext
 from pipeline.sweep_space import Space, apply_params, label_of
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -25,8 +24,7 @@ def _base(policy: list[str] | None = None) -> dict:
 
 def _sample(sw: SweepConfig, base: dict, n: int = 60) -> list[dict]:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    space = Space(sw, SweepContext(base=base, uri="", exp_id="", parent="", sweep="s", metric="fd", mode="min",
-                                   workers=1, cpus_per_worker=1.0, threads=1, storage=""))
+    space = Space(sw, augmenting=bool(base["augment"]["policy"]))
     out = []
     for _ in range(n):
         trial = study.ask()
@@ -122,12 +120,11 @@ def test_named_models_are_one_choice_with_their_loss_penalty_and_clipping() -> N
 
     sw = _models()
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    space = Space(sw, SweepContext(base=_base(), uri="", exp_id="", parent="", sweep="s", metric="fd", mode="min",
-                                   workers=1, cpus_per_worker=1.0, threads=1, storage=""))
+    space = Space(sw, augmenting=False)
     rows = []
     for i in range(40):
         trial = study.ask()
-        constants = {k: v for k, v in space(trial).items() if k != "ctx"}
+        constants = space(trial)
         params = {**trial.params, **constants}
         m = sw.model(params["model"])
         assert (params["loss"], params["penalty"], params["weight_clip"]) == (m.loss, m.penalty, m.weight_clip)
