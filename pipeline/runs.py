@@ -111,10 +111,24 @@ def find_by_id_or_name(c: Any, source: str, role: str | None = None) -> Any | No
     return newest(c, all_experiments(c), [f + extra for f in name_filters(source) + plain])
 
 
-def children(c: Any, experiment_id: str, parent_id: str, running: bool = False, max_results: int = 5000) -> list[Any]:
-    """The child runs of a sweep's parent (only those still RUNNING with ``running``)."""
+PAGE = 1000  # runs per MLflow search request; a sweep's children are read page after page
+
+
+def children(c: Any, experiment_id: str, parent_id: str, running: bool = False,
+             max_results: int | None = None) -> list[Any]:
+    """The child runs of a sweep's parent, all of them (``max_results``: at most that many; ``running``: only
+    those still RUNNING). Paged: one request for 5,000 once cut a larger sweep's report short silently."""
     flt = f"tags.{PARENT} = {literal(parent_id)}" + (" and attributes.status = 'RUNNING'" if running else "")
-    return c.search_runs([experiment_id], flt, max_results=max_results)
+    out: list[Any] = []
+    token = None
+    while max_results is None or len(out) < max_results:
+        page = c.search_runs([experiment_id], flt, page_token=token,
+                             max_results=PAGE if max_results is None else min(PAGE, max_results - len(out)))
+        out += page
+        token = page.token
+        if not token:
+            break
+    return out
 
 
 def child_by_trial(c: Any, trial_id: str) -> Any | None:

@@ -64,3 +64,18 @@ def test_a_run_is_found_by_id_or_by_any_name(mlflow_db) -> None:
     assert runs.find_by_id_or_name(c, "plain").info.run_id == plain
     assert runs.find_by_id_or_name(c, "nobody") is None
     assert runs.find_by_id_or_name(c, "0" * 32) is None
+
+
+def test_a_sweeps_children_are_all_read_page_after_page(mlflow_db, monkeypatch) -> None:
+    """More children than one search request returns (PAGE, 2 here): every one, each once."""
+    uri, exp = mlflow_db
+    c = runs.client(uri)
+    parent = runs.create_parent(c, exp, "big", "fd", "min")
+    params = {"loss": "ns", "penalty": "none"}
+    ids = {runs.open_child(c, exp, parent, "big", f"t{i}", params, f"ns {i}", "ns", None) for i in range(5)}
+    c.set_terminated(next(iter(ids)), "FINISHED")
+    monkeypatch.setattr(runs, "PAGE", 2)
+    got = [r.info.run_id for r in runs.children(c, exp, parent)]
+    assert sorted(got) == sorted(ids)
+    assert len(runs.children(c, exp, parent, max_results=3)) == 3
+    assert len(runs.children(c, exp, parent, running=True)) == 4
