@@ -206,6 +206,10 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         runs.reopen(client, parent_id)
 
     concurrent = plan.concurrent
+    # A finished one-worker trial's process trains the next one. A multi-worker trial's process is cheap but
+    # still tearing its TorchTrainer down when Tune has its last result: reused, the next trial failed at
+    # once ("Trainable runner reuse requires reset_config() ... return True": Tune waits 2 s for the thread).
+    reuse = plan.workers == 1
     base = to_dict(exp.gan)
     base["train"]["ckpt_every"] = base["eval"]["every"]  # every report carries the metric and a checkpoint
     ctx = SweepContext(base=base, uri=uri, exp_id=exp_id, parent=parent_id, sweep=name, metric=metric, mode=mode,
@@ -236,7 +240,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         return tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, scheduler=asha,
                                                                   num_samples=sw.trials,
                                                                   max_concurrent_trials=concurrent,
-                                                                  reuse_actors=True,
+                                                                  reuse_actors=reuse,
                                                                   trial_dirname_creator=trial_dirname),
                           run_config=_run_config(f"{name}-search", storage, verbose, closer))
 
@@ -268,7 +272,7 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
     if reruns:
         def make_seeds() -> Any:
             return tune.Tuner(trainable, param_space={"run": tune.grid_search(reruns)},
-                              tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
+                              tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=reuse,
                                                           trial_dirname_creator=trial_dirname),
                               run_config=_run_config(f"{name}-seeds", storage, verbose,
                                                      phase.close_on_complete(uri, exp.gan.train.steps, progress)))

@@ -2,8 +2,9 @@
 
 A trial is ``sweep.workers_per_trial`` workers of ``sweep.cpus_per_worker`` CPUs and ``sweep.gpus_per_worker``
 GPUs each (one worker: the trial trains in its own Tune process; more: the trial starts its own Ray Train
-TorchTrainer, and its Tune process reserves a token 0.01 CPU). Ray places one worker on one node, and a
-trial's workers may span nodes, so the arithmetic is per node: a node of C CPUs and G GPUs holds
+TorchTrainer, and its Tune process, which only waits on it, reserves memory and no CPU: a token 0.01 CPU
+left a node 0.99 CPUs, and 2 workers of 1 CPU on two 1-CPU nodes never started). Ray places one worker on
+one node, and a trial's workers may span nodes, so the arithmetic is per node: a node of C CPUs and G GPUs holds
 ``min(C // cpus, G // gpus)`` workers. Plain numbers in, a ``TrialPlan`` or one ``GanConfigError`` out
 (tests/test_sweep_resources.py).
 """
@@ -18,7 +19,7 @@ from gan_core.errors import GanConfigError
 from pipeline.train import WORKER_MEMORY
 
 EPS = 1e-9
-DRIVER_CPU = 0.01  # the Tune process of a multi-worker trial only waits on its TorchTrainer
+DRIVER_MEMORY = 2**28  # the Tune process of a multi-worker trial: Ray needs some non-zero resource to place it
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class TrialPlan:
     def tune_resources(self) -> dict[str, float]:
         """What Tune reserves for the trial's own process."""
         if self.workers > 1:
-            return {"cpu": DRIVER_CPU}
+            return {"cpu": 0, "memory": DRIVER_MEMORY}
         return {"cpu": self.cpus_per_worker, **({"gpu": self.gpus_per_worker} if self.gpus_per_worker else {})}
 
     def worker_resources(self) -> dict[str, float]:

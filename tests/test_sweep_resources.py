@@ -50,7 +50,7 @@ def test_one_worker_trials_take_one_cpu_each_by_default() -> None:
 def test_multi_worker_trials_span_nodes_and_share_cpus_fairly_by_default() -> None:
     p = plan([node(2), node(2)], workers_per_trial=2)
     assert (p.concurrent, p.cpus_per_worker, p.tune_resources(), p.worker_resources()) == \
-        (2, 1.0, {"cpu": 0.01}, {"CPU": 1.0})
+        (2, 1.0, {"cpu": 0, "memory": 2**28}, {"CPU": 1.0})
     p = plan([node(2)], workers_per_trial=4)  # more workers than CPUs: fractions, never a deadlock
     assert (p.concurrent, p.cpus_per_worker) == (1, 0.5)
     p = plan([node(2), node(2)], workers_per_trial=2, cpus_per_worker=2)  # one worker per node
