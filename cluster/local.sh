@@ -268,7 +268,11 @@ cmd_up() {
   fi
 
   say "starting head node: GCS port $RAY_PORT, $HEAD_CPUS CPU, resource node_head, dashboard $DASHBOARD_HOST:$DASHBOARD_PORT"
-  start_in_session head "$LOG_DIR/head.log" "$RAY_BIN" start --head \
+  # Ray's state API (Train's placement-group cleaner calls it from its own actor) looks for the cluster in
+  # /tmp/ray when nothing names it, and with another Ray instance on the machine (a test suite's, a second
+  # cluster) it gives up ("Found multiple active Ray instances"): a killed job's placement groups then stay
+  # reserved and the next job's workers never start. Every process of both nodes is told where it is.
+  start_in_session head "$LOG_DIR/head.log" env RAY_API_SERVER_ADDRESS="$DASHBOARD_URL" "$RAY_BIN" start --head \
       --port="$RAY_PORT" --ray-client-server-port="$CLIENT_PORT" \
       --num-cpus="$HEAD_CPUS" --num-gpus=0 --resources='{"node_head": 1}' \
       --dashboard-host="$DASHBOARD_HOST" --dashboard-port="$DASHBOARD_PORT" \
@@ -285,7 +289,7 @@ cmd_up() {
   # With one shared dir, an actor ending on the worker node deleted the directory the job driver
   # on the head runs in (seen: `ganarena sweep` died with FileNotFoundError from os.getcwd()).
   say "starting worker node: $WORKER_CPUS CPU, $WORKER_GPUS GPU, resource node_worker"
-  start_in_session worker "$LOG_DIR/worker.log" "$RAY_BIN" start \
+  start_in_session worker "$LOG_DIR/worker.log" env RAY_API_SERVER_ADDRESS="$DASHBOARD_URL" "$RAY_BIN" start \
       --address="127.0.0.1:$RAY_PORT" \
       --num-cpus="$WORKER_CPUS" --num-gpus="$WORKER_GPUS" --resources='{"node_worker": 1}' \
       --dashboard-agent-listen-port=0 --min-worker-port=0 --max-worker-port=0 \
