@@ -67,8 +67,8 @@ def _trial(config: dict[str, Any], ctx: SweepContext) -> None:
 
     ``config``: Optuna's sampled params, or ``run`` (a PBT member's params / a seed re-run); ``ctx`` comes
     once through ``tune.with_parameters`` (Ray's object store), so Tune's experiment state, which it saves
-    every second and which holds each trial's config several times, does not carry the base config per
-    trial (bench/sweep_scale.py: ~35 KB a trial with it)."""
+    often and which holds each trial's config several times, does not carry the base config per trial
+    (bench/sweep_scale.py: ~35 KB a trial with it)."""
     from ray import tune
 
     from pipeline.runner import Job, run
@@ -233,7 +233,8 @@ def sweep(exp: Experiment, name: str, workdir: Path, address: str | None = None,
         from ray.tune.search.optuna import OptunaSearch
 
         objectives = {"metric": metric, "mode": mode} if cost is None else {"metric": [metric, cost], "mode": [mode, "min"]}
-        searcher = OptunaSearch(space=Space(sw, bool(ctx.base["augment"]["policy"])), **objectives, points_to_evaluate=first_points(sw),
+        space = Space(sw, augmenting=bool(ctx.base["augment"]["policy"]))
+        searcher = OptunaSearch(space=space, **objectives, points_to_evaluate=first_points(sw),
                                 sampler=TPESampler(multivariate=True, group=True, seed=exp.gan.seed))
         asha = ASHAScheduler(time_attr="training_iteration", metric=metric, mode=mode, max_t=max(n_evals, 1),
                              grace_period=min(sw.grace_evals, max(n_evals, 1)), reduction_factor=sw.reduction_factor)
