@@ -110,12 +110,6 @@ def init_ray(address: str | None = None, verbose: bool = False, num_cpus: int | 
     return ray.cluster_resources()
 
 
-def alive_nodes() -> int:
-    import ray
-
-    return sum(1 for n in ray.nodes() if n.get("Alive"))
-
-
 def node_resources() -> list[dict[str, float]]:
     """CPU, GPU and memory of each alive node (what one worker can be placed on)."""
     import ray

@@ -165,13 +165,13 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
         raise GanConfigError("train.batch_size", f"{cfg.train.batch_size} is not divisible by {placement.workers} "
                              "workers", f"a multiple of {placement.workers}, or another --workers")
     uri = resolve_tracking_uri(tracking_uri, workdir)
-    from pipeline.rayctl import alive_nodes, init_ray
+    from pipeline.rayctl import init_ray, node_resources
 
     resources = init_ray(address, verbose)
     # Ray Data's read tasks need CPU beside the workers, or they wait forever (measured deadlock).
     reserve = 0.5 if cfg.data.name == "parquet" else 0.0
     per_cpu, threads = size_workers(placement, {**resources, "CPU": resources.get("CPU", 1.0) - reserve})
-    storage = storage_for(placement, workdir, alive_nodes())
+    storage = storage_for(placement, workdir, len(node_resources()))
     exp_id = prepare_experiment(uri, experiment, workdir, primary_metric(ds)[0])
 
     client = runs.client(uri)
