@@ -64,3 +64,25 @@ def test_two_processes_at_once_compute_once(tmp_path) -> None:
     assert len(log.read_text().splitlines()) == 1  # the second waited on the lock, then read the file
     a, b = (torch.load(tmp_path / f"{i}.pt", weights_only=True) for i in range(2))
     assert torch.equal(a, b)
+
+
+def test_our_cnns_cache_real_features_under_their_weights(tmp_path, monkeypatch) -> None:
+    """The shipped (and users') CNNs are cacheable: the key follows the weights and the architecture, and a
+    hit is bit for bit the features the network computes."""
+    from gan_core.metrics.features import CNNExtractor, FeatureNet, load_shipped
+
+    monkeypatch.setenv("GANARENA_CACHE", str(tmp_path / "cache"))
+    net = load_shipped("digits")
+    assert net.cache_key == load_shipped("digits").cache_key != load_shipped("mnist5k").cache_key
+    torch.manual_seed(0)
+    a, b = CNNExtractor(FeatureNet(), "a", None), CNNExtractor(FeatureNet(), "b", None)  # other weights
+    wide = CNNExtractor(FeatureNet(feat_dim=32), "c", None)
+    assert len({a.cache_key, b.cache_key, wide.cache_key}) == 3
+    calls = []
+    real_extract = CNNExtractor.extract
+    monkeypatch.setattr(CNNExtractor, "extract", lambda self, x, *a: calls.append(len(x)) or real_extract(self, x, *a))
+    x = _images().repeat(1, 1, 2, 2)  # 8x8, as the digits
+    first, again = extract_real(net, x), extract_real(net, x)
+    assert calls == [len(x)]
+    assert torch.equal(first, again) and torch.equal(first, real_extract(net, x)[0])
+    assert feature_file(net.cache_key, x).is_file()
