@@ -71,6 +71,19 @@ def test_gumbel_max_samples_follow_the_softmax() -> None:
     assert float((first - p).abs().sum() / 2) < 0.02
 
 
+def test_token_nll_is_the_mean_negative_log_probability_of_each_next_token() -> None:
+    from gan_core.text_mle import token_nll
+
+    torch.manual_seed(0)
+    G = build_generator(_cfg(*PAIRS[0]).generator, SPEC).eval()
+    ids = torch.randint(0, V, (5, L))
+    with torch.no_grad():
+        for t in (1.0, 0.5):
+            logp = torch.log_softmax(G.net.logits(ids) / t, -1)  # position j predicts ids[:, j]
+            by_hand = -torch.stack([logp[i, j, ids[i, j]] for i in range(5) for j in range(L)]).view(5, L).mean(1)
+            torch.testing.assert_close(token_nll(G, ids, t), by_hand, rtol=1e-6, atol=1e-6)
+
+
 def test_gumbel_relaxation_gradients_reach_every_generator_parameter() -> None:
     torch.manual_seed(0)
     cfg = _cfg(*PAIRS[0])
