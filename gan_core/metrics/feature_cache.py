@@ -1,12 +1,12 @@
 """Disk cache of real-data features (the FID InceptionV3 and our CNNs).
 
 The 10,000 test images of Fashion-MNIST cost ~35 CPU-minutes through InceptionV3 at 299x299 (~5 CPU-s
-through our CNN); every run evaluated against them would pay that again. An extractor with ``cache_key`` set has the features of a
-real set stored under ``<cache dir>/features/<sha1>.pt``, the SHA-1 covering the network's identity and
-every value of the images (float32 bytes, in order), so a hit is exactly the features a recomputation
-would give. Files are written atomically and read with ``weights_only=True``; an unreadable one is
-recomputed and replaced. Processes that need the same entry at once take turns on a lock file: the first
-computes it, the others read it.
+through our CNN); every run evaluated against them would pay that again. An extractor with ``cache_key``
+set has the features of a real set stored under ``<cache dir>/features/<sha1>.pt``, the SHA-1 covering
+the network's identity and every value of the images (float32 bytes, in order), so a hit is exactly the
+features a recomputation would give. Files are written atomically and read with ``weights_only=True``;
+an unreadable one is recomputed and replaced. Processes that need the same entry at once take turns on a
+lock file: the first computes it, the others read it.
 """
 
 from __future__ import annotations
