@@ -11,6 +11,9 @@ torch.set_num_threads(1)
 # tiny sweep run in one worker (it is trained once), and the longest modules start first so that neither
 # worker is left with a long one at the end. Seconds: a serial idle run of 2026-12-07 on this 2-core
 # machine (the rest take < 30 s each).
+# The config matrix and the local cluster go to one worker, one after the other: both run many Ray
+# processes at once, and side by side they starved each other (CI of 2026-12-07: the cluster's 8-trial
+# PostgreSQL sweep, 142 s alone, ran past its 400 s limit beside the matrix).
 LONGEST_FIRST = ["test_config_matrix",  # 365
                  "test_cluster_local",  # 289
                  "test_pipeline_train",  # 124
@@ -18,7 +21,8 @@ LONGEST_FIRST = ["test_config_matrix",  # 365
                  "test_learning",  # 80
                  "test_user_errors",  # 44
                  "test_fault_tolerance"]  # 37
-SAME_WORKER = {"test_sweep": "tiny_sweep", "test_browser": "tiny_sweep", "test_registry": "tiny_sweep"}
+SAME_WORKER = {"test_sweep": "tiny_sweep", "test_browser": "tiny_sweep", "test_registry": "tiny_sweep",
+               "test_config_matrix": "many_ray_processes", "test_cluster_local": "many_ray_processes"}
 
 
 def _module(nodeid: str) -> str:
