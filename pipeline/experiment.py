@@ -134,10 +134,6 @@ class SweepConfig:
         if self.objectives is not None:
             raise GanConfigError("sweep.objectives", f"{self.scheduler} ranks its population on one metric",
                                  ["null (scheduler pbt/pb2)", "scheduler: asha (multi-objective TPE)"])
-        if self.workers_per_trial > 1:
-            raise GanConfigError("sweep.workers_per_trial", f"{self.scheduler} clones single-process trials "
-                                 "only (a multi-worker trial's checkpoints stay with its own TorchTrainer)",
-                                 ["1 (scheduler pbt/pb2)", "scheduler: asha"])
         ints = self.n_critic is not None and self.scheduler == "pbt"  # PB2's model is over continuous values
         if self.lr is None and self.lecam_weight is None and self.ada_target is None and not ints \
                 and all(p == "none" for p in self.penalties_used()):

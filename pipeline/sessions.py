@@ -98,11 +98,14 @@ class _RaySession(LocalSession):
         return importlib.import_module(self.api)
 
     def latest_checkpoint(self) -> Path | None:
-        ckpt = self._mod().get_checkpoint()
+        ckpt = self._checkpoint()
         if ckpt is None:
             return None
         self._restored = tempfile.TemporaryDirectory()  # kept alive while the run reads it
         return Path(ckpt.to_directory(self._restored.name))
+
+    def _checkpoint(self) -> Any:
+        return self._mod().get_checkpoint()
 
     def report(self, metrics: dict[str, float], ckpt_dir: Path | None) -> None:
         mod = self._mod()
@@ -125,18 +128,25 @@ class TuneSession(_RaySession):
 
 
 class RayTrainSession(_RaySession):
-    """A Ray Train worker: DDP over the process group Ray set up (gloo on CPU, nccl on GPU)."""
+    """A Ray Train worker: DDP over the process group Ray set up (gloo on CPU, nccl on GPU).
+
+    ``start_from``: a checkpoint to begin with when this Train run has none of its own yet (a multi-worker
+    sweep trial that Tune started from a checkpoint: pipeline.trial_trainer)."""
 
     api = "ray.train"
     flush_before_report = False  # Train does not end the worker inside report()
 
-    def __init__(self) -> None:
+    def __init__(self, start_from: Any = None) -> None:
         import ray.train
         import ray.train.torch
 
         ctx = ray.train.get_context()
         self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+        self.start_from = start_from
         super().__init__(None, str(ray.train.torch.get_device()))
+
+    def _checkpoint(self) -> Any:
+        return super()._checkpoint() or self.start_from  # a restarted worker: the run's own latest
 
     def node_ids(self) -> list[str]:
         """The Ray node of every rank, gathered over the process group (shows the placement in MLflow)."""

@@ -105,7 +105,9 @@ def _trial(config: dict[str, Any], ctx: SweepContext) -> None:
               threads=ctx.threads, quiet=True, quiet_ray=not ctx.verbose, params=params, label=label_of(params),
               schedule=[[int(step), apply_params(ctx.base, p, seed_index)] for step, p in schedule[1:]])
     if ctx.workers > 1:
-        _run_trainer(job, ctx)
+        from pipeline.trial_trainer import run_trainer
+
+        run_trainer(job, ctx)
     else:
         run(job, TuneSession())
 
@@ -128,28 +130,6 @@ def _recorded_result(client: Any, run: Any, metric: str, mode: str, steps: int) 
 def trial_dirname(trial: Any) -> str:
     """Short trial folders (Tune's default spells out the whole config): trial_<id>_<number>."""
     return f"trial_{trial.trial_id}_{str(trial.experiment_tag).split('_', 1)[0]}"
-
-
-def _run_trainer(job: Any, ctx: SweepContext) -> None:
-    """A multi-worker trial launches its own TorchTrainer (Train V2) and forwards its reports to Tune."""
-    import ray.train
-    from ray.train.torch import TorchConfig, TorchTrainer
-    from ray.tune import get_context
-    from ray.tune.integration.ray_train import TuneReportCallback
-
-    from pipeline.train import _worker_loop
-
-    trainer = TorchTrainer(
-        _worker_loop, train_loop_config={"job": dataclasses.asdict(job)},
-        torch_config=TorchConfig(backend="nccl" if ctx.gpus_per_worker > 0 else "gloo"),
-        scaling_config=ray.train.ScalingConfig(num_workers=ctx.workers, use_gpu=ctx.gpus_per_worker > 0,
-                                               resources_per_worker={"CPU": ctx.cpus_per_worker, **(
-                                                   {"GPU": ctx.gpus_per_worker} if ctx.gpus_per_worker else {})}),
-        run_config=ray.train.RunConfig(name=name_key(f"{ctx.sweep}-{get_context().get_trial_id()}"),
-                                       storage_path=ctx.storage, callbacks=[TuneReportCallback()],
-                                       logging_config=ray.train.LoggingConfig(log_level="WARNING")),
-    )
-    trainer.fit()
 
 
 def _tuner(path: Path, trainable: Any, resume: bool, make: Any) -> Any:
@@ -315,7 +295,8 @@ def _population_tuner(exp: Experiment, ctx: SweepContext, trainable: Any, concur
     def make() -> Any:
         return tune.Tuner(trainable, param_space=pbt.param_space(members),
                           tune_config=tune.TuneConfig(scheduler=sched, num_samples=1, max_concurrent_trials=concurrent,
-                                                      reuse_actors=True, trial_dirname_creator=trial_dirname),
+                                                      reuse_actors=ctx.workers == 1,
+                                                      trial_dirname_creator=trial_dirname),
                           run_config=_run_config(f"{ctx.sweep}-search", storage, verbose, closer))
 
     return make
@@ -326,7 +307,8 @@ def _quiet_search_libraries() -> None:
 
     Tune's new output engine prints its "Configuration for experiment" box and "View detailed results"
     even at verbose=0; its classic reporter at verbose=0 prints nothing. Optuna warns that the TPE
-    ``group`` option is experimental and logs every study it creates; PB2's GP fit warns of its bounds.
+    ``group`` option is experimental and logs every study it creates; PB2's GP fit warns of its bounds;
+    PBT over multi-worker trials advises ``reuse_actors``, which such trials cannot use (see ``sweep``).
     """
     import warnings
 
@@ -338,6 +320,7 @@ def _quiet_search_libraries() -> None:
     from sklearn.exceptions import ConvergenceWarning  # PB2's GP fit on a handful of points
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    warnings.filterwarnings("ignore", message="Consider boosting PBT performance by enabling `reuse_actors`")
 
 
 def _parent_exists(uri: str, name: str) -> bool:

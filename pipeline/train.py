@@ -152,7 +152,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
         from ray.train.v2._internal.execution import context
 
         logging.getLogger(context.__file__).setLevel(logging.WARNING)
-    run(job, RayTrainSession())
+    run(job, RayTrainSession(config.get("start_from")))
 
 
 def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, address: str | None = None,

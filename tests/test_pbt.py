@@ -153,7 +153,6 @@ def test_schedule_follows_the_weights_lineage() -> None:
     ({"perturb_every": 0}, "sweep.perturb_every"),
     ({"quantile": 0.7}, "sweep.quantile"),
     ({"objectives": ["fd", "cost"]}, "sweep.objectives"),
-    ({"workers_per_trial": 2}, "sweep.workers_per_trial"),
     ({"lr": None, "penalties": ["none"]}, "sweep.lr"),
     ({"lr": None, "penalties": ["none"], "n_critic": [1, 2], "scheduler": "pb2"}, "sweep.lr"),
 ])
@@ -258,3 +257,48 @@ def test_pbt_seed_rerun_replays_the_best_members_schedule(pbt_sweep) -> None:
             end = schedule[i + 1][0] if i + 1 < len(schedule) else 400
             assert all(lr[s] == pytest.approx(p["lr_g"]) for s in lr if step < s <= end), (step, p, lr)
         assert ("PBT schedule" in seed_run.data.tags["mlflow.runName"]) == (len(schedule) > 1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_pbt_clones_a_multi_worker_trial_through_its_train_checkpoints(ray_local, tmp_path) -> None:
+    """Two members of 2 Ray Train workers each (half a CPU each: both fit the shared 2-CPU Ray), 200 steps,
+    one perturbation at step 100: the bottom member continues from the top one's checkpoint. Each report
+    reaches Tune with its checkpoint (pipeline.trial_trainer), so the clone is possible at all; the runner
+    records it only when the checkpoint it restored is another run's, so a clone tag proves the recipient's
+    2 workers started from the donor's weights."""
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from pipeline.cli import main
+    from pipeline.tracking import resolve_tracking_uri
+
+    sets = {**PBT_SETS, "sweep.quantile": 0.5, "sweep.losses": "[ns,hinge]", "sweep.penalties": "[none]",
+            "sweep.workers_per_trial": 2, "sweep.cpus_per_worker": 0.5, "train.steps": 200}
+    argv = ["sweep", str(Path(__file__).resolve().parents[1] / "configs" / "toy_ring.yaml"), "--workdir",
+            str(tmp_path), "--name", "pbt-2w", "--trials", "2", "--seeds", "0"]
+    for k, v in sets.items():
+        argv += ["--set", f"{k}={v}"]
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        with contextlib.redirect_stdout(out):
+            rc = main(argv)
+    assert rc == 0, out.getvalue()
+    c = runs.client(resolve_tracking_uri(None, tmp_path))
+    exp = c.get_experiment_by_name("pbt-2w")
+    parent = runs.find_run(c, exp.experiment_id, "pbt-2w", role="parent")
+    search = [r for r in runs.children(c, exp.experiment_id, parent.info.run_id) if r.data.tags[runs.PHASE] == "search"]
+    assert len(search) == 2 and all(r.info.status == "FINISHED" for r in search)
+    events = [(r, e) for r in search for e in runs.clones(r)]
+    assert len(events) == 1, [runs.clones(r) for r in search]  # one perturbation, quantile 0.5 of 2: one clone
+    recipient, event = events[0]
+    donor = next(r for r in search if r is not recipient)
+    assert event["step"] == 100 and event["from_run"] == donor.info.run_id
+    for r in search:
+        assert len(r.data.tags[runs.WORKER_NODES].split(",")) == 2  # both attempts trained with 2 workers
+        assert [m.step for m in c.get_metric_history(r.info.run_id, "modes_hq")] == [100, 200]
+        assert [m.step for m in c.get_metric_history(r.info.run_id, "d_loss")] == [50, 100, 150, 200]
+    lr = {m.step: m.value for m in c.get_metric_history(recipient.info.run_id, "lr_g")}
+    assert lr[150] == pytest.approx(event["params"]["lr_g"]) and recipient.data.tags["loss"] == donor.data.tags["loss"]
