@@ -16,6 +16,7 @@ torch.set_num_threads(1)
 # small modules only. (Matrix and cluster in one worker instead: 22:46 for the suite, up from 18:04.)
 LONGEST_FIRST = ["test_config_matrix",  # 365
                  "test_pipeline_train",  # 124
+                 "test_pbt",  # 110 (alone, with the multi-worker PBT test of 5a1a96c)
                  "test_sweep", "test_browser", "test_registry",  # 82, one unit (the tiny sweep)
                  "test_learning",  # 80
                  "test_user_errors",  # 44
