@@ -7,21 +7,22 @@ torch.set_num_threads(1)
 
 # `make test` runs the suite in 2 pytest-xdist workers (``-n 2``): much of a serial run waits (Ray actors
 # starting, Train's polling, subprocesses) or computes on one thread, so a second stream fills the idle
-# core. A module is the unit of work (its module fixtures run once), the modules sharing the session's
-# tiny sweep run in one worker (it is trained once), and the longest modules start first so that neither
-# worker is left with a long one at the end. Seconds: a serial idle run of 2026-12-07 on this 2-core
-# machine (the rest take < 30 s each).
-# The local cluster's module comes LAST: its 8-trial PostgreSQL sweep (142 s alone) ran past its 400 s
-# limit in CI beside the config matrix; at the end it shares the machine with the other worker's last
-# small modules only. (Matrix and cluster in one worker instead: 22:46 for the suite, up from 18:04.)
-LONGEST_FIRST = ["test_config_matrix",  # 365
-                 "test_pipeline_train",  # 124
-                 "test_pbt",  # 110 (alone, with the multi-worker PBT test of 5a1a96c)
-                 "test_sweep", "test_browser", "test_registry",  # 82, one unit (the tiny sweep)
-                 "test_learning",  # 80
-                 "test_user_errors",  # 44
-                 "test_fault_tolerance"]  # 37
-LAST = ["test_cluster_local"]  # 289
+# core. A module is the unit of work (its module fixtures run once) and the modules sharing the session's
+# tiny sweep run in one worker (it is trained once). xdist hands the units out in the order below:
+# - the local cluster's module FIRST, beside the small single-process modules that follow it: its 8-trial
+#   PostgreSQL sweep (142 s alone) ran past its 400 s limit in CI beside the config matrix;
+# - then the small modules (< 30 s each, file order), then the long ones, longest first, so that neither
+#   worker is left with a long one at the end.
+# Measured on this 2-core machine, idle, whole suite: cluster beside the matrix 18:04 (CI failed); matrix
+# and cluster in one worker 22:46; cluster last 24:40. Seconds: a serial idle run of 2026-12-07.
+FIRST = ["test_cluster_local"]  # 289
+LONGEST = ["test_config_matrix",  # 365
+           "test_pipeline_train",  # 124
+           "test_pbt",  # 110 (alone, with the multi-worker PBT test of 5a1a96c)
+           "test_sweep", "test_browser", "test_registry",  # 82, one unit (the tiny sweep)
+           "test_learning",  # 80
+           "test_user_errors",  # 44
+           "test_fault_tolerance"]  # 37
 SAME_WORKER = {"test_sweep": "tiny_sweep", "test_browser": "tiny_sweep", "test_registry": "tiny_sweep"}
 
 
@@ -30,10 +31,9 @@ def _module(nodeid: str) -> str:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """The longest modules first, LAST's at the end (stable: the rest keep their order); xdist hands out units
-    in this order."""
-    rank = {m: i for i, m in enumerate(LONGEST_FIRST)} | {m: len(LONGEST_FIRST) + 1 + i for i, m in enumerate(LAST)}
-    items.sort(key=lambda item: rank.get(_module(item.nodeid), len(LONGEST_FIRST)))
+    """FIRST, the rest in file order, then LONGEST (a stable sort); xdist hands out units in this order."""
+    rank = {m: -1 for m in FIRST} | {m: 1 + i for i, m in enumerate(LONGEST)}
+    items.sort(key=lambda item: rank.get(_module(item.nodeid), 0))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -45,7 +45,7 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             return SAME_WORKER.get(_module(nodeid), _module(nodeid))
 
-    config.option.loadscopereorder = False  # keep LONGEST_FIRST's order, not "most tests first"
+    config.option.loadscopereorder = False  # keep the order above, not "most tests first"
     return ModuleUnits(config, log)
 
 
