@@ -302,3 +302,76 @@ def test_pbt_clones_a_multi_worker_trial_through_its_train_checkpoints(ray_local
         assert [m.step for m in c.get_metric_history(r.info.run_id, "d_loss")] == [50, 100, 150, 200]
     lr = {m.step: m.value for m in c.get_metric_history(recipient.info.run_id, "lr_g")}
     assert lr[150] == pytest.approx(event["params"]["lr_g"]) and recipient.data.tags["loss"] == donor.data.tags["loss"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+def test_pbt_sweep_resumes_after_its_driver_is_killed(ray_local, tmp_path) -> None:
+    """SIGKILL a real PBT `ganarena sweep` once a clone happened and before the population finished; `--resume`
+    finishes it in the same runs: 4 members, every evaluation and log step once, every clone once, report."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import ray
+
+    from pipeline.cli import main
+    from pipeline.tracking import resolve_tracking_uri
+
+    repo = Path(__file__).resolve().parents[1]
+    name = "pbt-resume"
+    argv = ["sweep", str(repo / "configs" / "toy_ring.yaml"), "--workdir", str(tmp_path), "--name", name,
+            "--trials", "4", "--seeds", "0", "--address", ray.get_runtime_context().gcs_address]
+    for k, v in {**PBT_SETS, "train.steps": 600}.items():
+        argv += ["--set", f"{k}={v}"]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "first.log"
+    uri = resolve_tracking_uri(None, tmp_path)
+
+    def members() -> list:
+        if not (tmp_path / "ray" / f"{name}-search").exists():  # the database exists once Tune's folder does
+            return []
+        c = runs.client(uri)
+        exp = c.get_experiment_by_name(name)
+        return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get(runs.PHASE) == "search"]
+
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *argv], cwd=repo, env=env, stdout=f,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not any(runs.clones(r) for r in members()):
+            assert proc.poll() is None, f"the sweep ended before a clone:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no clone in time:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    c = runs.client(uri)
+    before = members()
+    assert not all(600 in [m.step for m in c.get_metric_history(r.info.run_id, "modes_hq")] for r in before), \
+        "killed too late: the population had finished"
+    time.sleep(2)  # the killed driver's trial actors are being torn down
+
+    assert main([*argv[:-2], "--resume"]) == 0
+    exp = c.get_experiment_by_name(name)
+    parent = runs.find_run(c, exp.experiment_id, name, role="parent")
+    assert parent.info.status == "FINISHED"
+    search = [r for r in runs.children(c, exp.experiment_id, parent.info.run_id) if r.data.tags[runs.PHASE] == "search"]
+    ids = [r.data.tags[runs.TRIAL_ID] for r in search]
+    assert len(set(ids)) == 4 and {r.data.tags[runs.TRIAL_ID] for r in before} <= set(ids)  # the same members
+    assert all(r.info.status == "FINISHED" for r in search)
+    clones = 0
+    for r in search:
+        assert [m.step for m in c.get_metric_history(r.info.run_id, "modes_hq")] == [100, 200, 300, 400, 500, 600]
+        assert [m.step for m in c.get_metric_history(r.info.run_id, "d_loss")] == list(range(50, 601, 50))
+        steps = [e["step"] for e in runs.clones(r)]
+        assert all(s in (100, 200, 300, 400, 500) for s in steps), steps
+        clones += len(steps)
+    report = (tmp_path / "reports" / name / "report.md").read_text()
+    assert f"4 members, {clones} clones" in report
