@@ -17,8 +17,8 @@ torch.set_num_threads(1)
 # and cluster in one worker 22:46; cluster last 24:40. Seconds: a serial idle run of 2026-12-07.
 FIRST = ["test_cluster_local"]  # 289
 LONGEST = ["test_config_matrix",  # 365
+           "test_pbt",  # 195 (alone, with the multi-worker and resume tests of this stop)
            "test_pipeline_train",  # 124
-           "test_pbt",  # 110 (alone, with the multi-worker PBT test of 5a1a96c)
            "test_sweep", "test_browser", "test_registry",  # 82, one unit (the tiny sweep)
            "test_learning",  # 80
            "test_user_errors",  # 44
