@@ -324,9 +324,10 @@ def test_pbt_sweep_resumes_after_its_driver_is_killed(ray_local, tmp_path) -> No
     repo = Path(__file__).resolve().parents[1]
     name = "pbt-resume"
     argv = ["sweep", str(repo / "configs" / "toy_ring.yaml"), "--workdir", str(tmp_path), "--name", name,
-            "--trials", "4", "--seeds", "0", "--address", ray.get_runtime_context().gcs_address]
+            "--trials", "4", "--seeds", "0"]
     for k, v in {**PBT_SETS, "train.steps": 600}.items():
         argv += ["--set", f"{k}={v}"]
+    address = ["--address", ray.get_runtime_context().gcs_address]  # the subprocess joins the shared instance
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"PYTHONUNBUFFERED": "1"}
     log = tmp_path / "first.log"
     uri = resolve_tracking_uri(None, tmp_path)
@@ -339,7 +340,7 @@ def test_pbt_sweep_resumes_after_its_driver_is_killed(ray_local, tmp_path) -> No
         return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get(runs.PHASE) == "search"]
 
     with open(log, "wb") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *argv], cwd=repo, env=env, stdout=f,
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *argv, *address], cwd=repo, env=env, stdout=f,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
@@ -358,7 +359,7 @@ def test_pbt_sweep_resumes_after_its_driver_is_killed(ray_local, tmp_path) -> No
         "killed too late: the population had finished"
     time.sleep(2)  # the killed driver's trial actors are being torn down
 
-    assert main([*argv[:-2], "--resume"]) == 0
+    assert main([*argv, "--resume"]) == 0  # in-process: finds the shared instance initialised and joins it
     exp = c.get_experiment_by_name(name)
     parent = runs.find_run(c, exp.experiment_id, name, role="parent")
     assert parent.info.status == "FINISHED"
