@@ -176,25 +176,37 @@ PBT_SETS = {"sweep.scheduler": "pbt", "sweep.perturb_every": 1, "sweep.quantile"
             "data.n_samples": 2000}
 
 
-@pytest.fixture(scope="module")
-def pbt_sweep(ray_local, tmp_path_factory):
+def _pbt_argv(workdir, name: str, trials: int, seeds: int, sets: dict) -> list[str]:
+    """`ganarena sweep` of configs/toy_ring.yaml with ``sets`` as --set overrides."""
+    from pathlib import Path
+
+    argv = ["sweep", str(Path(__file__).resolve().parents[1] / "configs" / "toy_ring.yaml"), "--workdir", str(workdir),
+            "--name", name, "--trials", str(trials), "--seeds", str(seeds)]
+    for k, v in sets.items():
+        argv += ["--set", f"{k}={v}"]
+    return argv
+
+
+def _sweep_in_process(argv: list[str]) -> tuple[int, str]:
+    """Run the CLI in this process (it joins the shared Ray); its exit status and what it printed."""
     import contextlib
     import io
-    from pathlib import Path
 
     from pipeline.cli import main
 
-    workdir = tmp_path_factory.mktemp("pbt")
-    argv = ["sweep", str(Path(__file__).resolve().parents[1] / "configs" / "toy_ring.yaml"), "--workdir", str(workdir),
-            "--name", "pbt-tiny", "--trials", "4", "--seeds", "1"]
-    for k, v in PBT_SETS.items():
-        argv += ["--set", f"{k}={v}"]
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         with contextlib.redirect_stdout(out):
             rc = main(argv)
-    yield workdir, rc, out.getvalue()
+    return rc, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pbt_sweep(ray_local, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("pbt")
+    rc, out = _sweep_in_process(_pbt_argv(workdir, "pbt-tiny", 4, 1, PBT_SETS))
+    yield workdir, rc, out
 
 
 @pytest.mark.slow
@@ -267,25 +279,12 @@ def test_pbt_clones_a_multi_worker_trial_through_its_train_checkpoints(ray_local
     reaches Tune with its checkpoint (pipeline.trial_trainer), so the clone is possible at all; the runner
     records it only when the checkpoint it restored is another run's, so a clone tag proves the recipient's
     2 workers started from the donor's weights."""
-    import contextlib
-    import io
-    from pathlib import Path
-
-    from pipeline.cli import main
     from pipeline.tracking import resolve_tracking_uri
 
     sets = {**PBT_SETS, "sweep.quantile": 0.5, "sweep.losses": "[ns,hinge]", "sweep.penalties": "[none]",
             "sweep.workers_per_trial": 2, "sweep.cpus_per_worker": 0.5, "train.steps": 200}
-    argv = ["sweep", str(Path(__file__).resolve().parents[1] / "configs" / "toy_ring.yaml"), "--workdir",
-            str(tmp_path), "--name", "pbt-2w", "--trials", "2", "--seeds", "0"]
-    for k, v in sets.items():
-        argv += ["--set", f"{k}={v}"]
-    out = io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        with contextlib.redirect_stdout(out):
-            rc = main(argv)
-    assert rc == 0, out.getvalue()
+    rc, out = _sweep_in_process(_pbt_argv(tmp_path, "pbt-2w", 2, 0, sets))
+    assert rc == 0, out
     c = runs.client(resolve_tracking_uri(None, tmp_path))
     exp = c.get_experiment_by_name("pbt-2w")
     parent = runs.find_run(c, exp.experiment_id, "pbt-2w", role="parent")
@@ -318,15 +317,11 @@ def test_pbt_sweep_resumes_after_its_driver_is_killed(ray_local, tmp_path) -> No
 
     import ray
 
-    from pipeline.cli import main
     from pipeline.tracking import resolve_tracking_uri
 
     repo = Path(__file__).resolve().parents[1]
     name = "pbt-resume"
-    argv = ["sweep", str(repo / "configs" / "toy_ring.yaml"), "--workdir", str(tmp_path), "--name", name,
-            "--trials", "4", "--seeds", "0"]
-    for k, v in {**PBT_SETS, "train.steps": 600}.items():
-        argv += ["--set", f"{k}={v}"]
+    argv = _pbt_argv(tmp_path, name, 4, 0, {**PBT_SETS, "train.steps": 600})
     address = ["--address", ray.get_runtime_context().gcs_address]  # the subprocess joins the shared instance
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"PYTHONUNBUFFERED": "1"}
     log = tmp_path / "first.log"
@@ -359,7 +354,8 @@ def test_pbt_sweep_resumes_after_its_driver_is_killed(ray_local, tmp_path) -> No
         "killed too late: the population had finished"
     time.sleep(2)  # the killed driver's trial actors are being torn down
 
-    assert main([*argv, "--resume"]) == 0  # in-process: finds the shared instance initialised and joins it
+    rc, out = _sweep_in_process([*argv, "--resume"])  # finds the shared instance initialised and joins it
+    assert rc == 0, out
     exp = c.get_experiment_by_name(name)
     parent = runs.find_run(c, exp.experiment_id, name, role="parent")
     assert parent.info.status == "FINISHED"
