@@ -246,6 +246,7 @@ class Recipe:
             session.report({**metrics, **self.spent, "step": step}, cdir if self.lead else None)
             if log is not None and not session.flush_before_report:
                 log.flush()
+            session.wait_until_taken()  # a multi-worker sweep trial: until Tune took this report
 
     # ------------------------------------------------------------------ the end
     def diverged(self, e: DivergedError) -> dict[str, float]:

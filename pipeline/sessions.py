@@ -86,6 +86,9 @@ class LocalSession:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ckpt_dir / "state.pt", self.ckpt_dir / "state.pt")
 
+    def wait_until_taken(self) -> None:
+        """After a report and its MLflow flush: wait until the report's consumer took it (a gated session)."""
+
 
 class _RaySession(LocalSession):
     """Checkpoints and reports through a Ray API module (``ray.tune`` or ``ray.train``: same names)."""
@@ -131,22 +134,30 @@ class RayTrainSession(_RaySession):
     """A Ray Train worker: DDP over the process group Ray set up (gloo on CPU, nccl on GPU).
 
     ``start_from``: a checkpoint to begin with when this Train run has none of its own yet (a multi-worker
-    sweep trial that Tune started from a checkpoint: pipeline.trial_trainer)."""
+    sweep trial that Tune started from a checkpoint: pipeline.trial_trainer).
+    ``gate``: a queue (a multi-worker sweep trial's) on which rank 0 waits after each report (and its MLflow
+    flush) until Tune has taken it: Tune's decision at that step (PBT pause or exploit, ASHA stop) then applies at that step, as
+    for a one-worker trial, whose ``tune.report`` blocks the same way. The other ranks wait in the next
+    step's all-reduce."""
 
     api = "ray.train"
     flush_before_report = False  # Train does not end the worker inside report()
 
-    def __init__(self, start_from: Any = None) -> None:
+    def __init__(self, start_from: Any = None, gate: Any = None) -> None:
         import ray.train
         import ray.train.torch
 
         ctx = ray.train.get_context()
         self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
-        self.start_from = start_from
+        self.start_from, self.gate = start_from, gate
         super().__init__(None, str(ray.train.torch.get_device()))
 
     def _checkpoint(self) -> Any:
         return super()._checkpoint() or self.start_from  # a restarted worker: the run's own latest
+
+    def wait_until_taken(self) -> None:
+        if self.gate is not None and self.rank == 0:
+            self.gate.get()
 
     def node_ids(self) -> list[str]:
         """The Ray node of every rank, gathered over the process group (shows the placement in MLflow)."""

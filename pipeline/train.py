@@ -7,8 +7,6 @@ run id to the workers. A rerun with the same name resumes the same Ray run and t
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -138,23 +136,6 @@ def storage_for(p: Placement, workdir: Path, nodes: int) -> str:
     return str((workdir / "ray").resolve())
 
 
-def _worker_loop(config: dict[str, Any]) -> None:
-    """train_loop_per_worker: the shared runner inside a Ray Train worker."""
-    from pipeline.runner import run
-    from pipeline.sessions import RayTrainSession
-
-    job = Job(**config["job"])
-    if job.quiet_ray:
-        import logging
-
-        # Ray logs every report ("Reporting training result N: TrainingReport(...)") at INFO through a
-        # logger named by its file path, outside ray.train's LoggingConfig
-        from ray.train.v2._internal.execution import context
-
-        logging.getLogger(context.__file__).setLevel(logging.WARNING)
-    run(job, RayTrainSession(config.get("start_from")))
-
-
 def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, address: str | None = None,
           tracking_uri: str | None = None, experiment: str = "ganarena-train", verbose: bool = False,
           log_model: bool = True) -> dict[str, Any]:
@@ -188,30 +169,19 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     else:
         run_id = client.create_run(exp_id, run_name=name, tags=runs.name_tags(name)).info.run_id
 
-    import ray.train
-    from ray.train.torch import TorchConfig
-
     parquet_meta, datasets = None, None
     if cfg.data.name == "parquet":
         parquet_meta = ds.meta
         datasets = {"train": parquet_input(cfg.data.root, resources.get("object_store_memory", 0.0))}
     job = Job(gan=to_dict(cfg), name=name, tracking_uri=uri, run_id=run_id, parquet_meta=parquet_meta,
               log_model=log_model, threads=threads, tags={runs.KIND: "train"}, quiet_ray=not verbose)
-    trainer = _interruptible_trainer()(
-        _worker_loop,
-        train_loop_config={"job": dataclasses.asdict(job)},
-        torch_config=TorchConfig(backend="nccl" if placement.gpus_per_worker > 0 else "gloo"),
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=placement.workers, use_gpu=placement.gpus_per_worker > 0,
-            resources_per_worker={"CPU": per_cpu, **({"GPU": placement.gpus_per_worker}
-                                                     if placement.gpus_per_worker > 0 else {})}),
-        run_config=ray.train.RunConfig(
-            name=name_key(name), storage_path=storage,  # a path component and a Ray metric tag
-            failure_config=ray.train.FailureConfig(max_failures=placement.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            logging_config=ray.train.LoggingConfig(log_level="INFO" if verbose else "WARNING")),
-        datasets=datasets,
-    )
+    from pipeline.trainer import make_trainer
+
+    trainer = make_trainer(job, workers=placement.workers, cpus_per_worker=per_cpu,
+                           gpus_per_worker=placement.gpus_per_worker,
+                           run_name=name_key(name),  # a path component and a Ray metric tag
+                           storage=storage, max_failures=placement.max_failures, keep_checkpoints=2,
+                           datasets=datasets, verbose=verbose)
     try:
         result = trainer.fit()
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C: the run ends KILLED (not RUNNING); a rerun resumes it
@@ -229,30 +199,6 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     status = client.get_run(run_id).info.status
     return {"run_id": run_id, "metrics": dict(result.metrics or {}), "status": status, "tracking_uri": uri,
             "checkpoint": result.checkpoint.path if result.checkpoint else None}
-
-
-def _interruptible_trainer() -> type:
-    """TorchTrainer whose Ctrl-C raises KeyboardInterrupt in the driver after asking the run to stop.
-
-    Ray Train's own SIGINT handler aborts the controller and then lets ``fit`` return or calls
-    ``sys.exit(0)`` when Ray's processes went down with the same Ctrl-C (they share the terminal's
-    process group): the process then exited 1 with its MLflow run left RUNNING. Here the abort is only
-    requested, and the interrupt reaches ``train``, which ends the run KILLED (exit 130, "interrupted").
-    """
-    import signal
-
-    from ray.train.torch import TorchTrainer
-
-    class InterruptibleTrainer(TorchTrainer):
-        def _register_sigint_handler(self, controller) -> None:  # Ray Train 2.60's hook, main thread only
-            def on_sigint(signum, frame):
-                with contextlib.suppress(Exception):  # Ray may already be going down with the same Ctrl-C
-                    controller.abort.remote()
-                raise KeyboardInterrupt
-
-            signal.signal(signal.SIGINT, on_sigint)
-
-    return InterruptibleTrainer
 
 
 MATERIALIZE_SHARE = 0.2  # of the object store: Parquet data up to this size is read once, not once per epoch

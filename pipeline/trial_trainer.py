@@ -4,7 +4,9 @@ Ray's ``TuneReportCallback`` hands Tune the metrics and only the *path* of each 
 checkpoint of such a trial and a population-based scheduler has nothing to clone. Here the Train controller's
 callback puts every report (rank 0's metrics and the Checkpoint object) on a queue, and the trial's own
 thread passes each to ``ray.tune.report(metrics, checkpoint=...)``: Tune keeps the trial's checkpoints as for
-a one-worker trial.
+a one-worker trial. Rank 0 then waits until that ``tune.report`` has returned (Tune took the result and
+asked for the next): otherwise the workers run on ahead of Tune's decisions, and a member PBT paused at step
+100 to clone into had already trained to its end (a test saw no clone in 2 of 3 runs beside another test).
 
 A trial that Tune starts with a checkpoint (a PBT exploit: the donor's; a paused or restored trial: its own)
 launches a Train run of its own name for that checkpoint, handed to the workers in ``train_loop_config``
@@ -14,7 +16,6 @@ checkpoint instead, i.e. the recipient's own weights rather than the donor's.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import threading
 from typing import Any
@@ -31,32 +32,25 @@ def train_run_name(sweep: str, trial_id: str, start_from: Any) -> str:
 
 def run_trainer(job: Any, ctx: Any) -> None:
     """Train ``job`` with ``ctx.workers`` Ray Train workers; every report goes on to Tune with its checkpoint."""
-    import ray.train
     from ray import tune
-    from ray.train.torch import TorchConfig, TorchTrainer
     from ray.train.v2.api.callback import UserCallback
     from ray.util.queue import Queue
 
-    from pipeline.train import _worker_loop
+    from pipeline.trainer import make_trainer
 
     reports: Queue = Queue(actor_options={"num_cpus": 0})
+    taken: Queue = Queue(actor_options={"num_cpus": 0})  # rank 0 waits on it after each report
 
     class ToTune(UserCallback):  # runs in the Train controller actor
         def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
             reports.put((metrics[0], checkpoint))
 
     start_from = tune.get_checkpoint()
-    gpu = ctx.gpus_per_worker > 0
-    trainer = TorchTrainer(
-        _worker_loop, train_loop_config={"job": dataclasses.asdict(job), "start_from": start_from},
-        torch_config=TorchConfig(backend="nccl" if gpu else "gloo"),
-        scaling_config=ray.train.ScalingConfig(num_workers=ctx.workers, use_gpu=gpu,
-                                               resources_per_worker={"CPU": ctx.cpus_per_worker, **(
-                                                   {"GPU": ctx.gpus_per_worker} if gpu else {})}),
-        run_config=ray.train.RunConfig(name=train_run_name(ctx.sweep, tune.get_context().get_trial_id(), start_from),
-                                       storage_path=ctx.storage, callbacks=[ToTune()],
-                                       logging_config=ray.train.LoggingConfig(log_level="WARNING")),
-    )
+    trainer = make_trainer(job, workers=ctx.workers, cpus_per_worker=ctx.cpus_per_worker,
+                           gpus_per_worker=ctx.gpus_per_worker, start_from=start_from, gate=taken,
+                           storage=ctx.storage,
+                           run_name=train_run_name(ctx.sweep, tune.get_context().get_trial_id(), start_from),
+                           callbacks=[ToTune()])
     failure: list[Exception] = []
 
     def fit() -> None:
@@ -71,7 +65,8 @@ def run_trainer(job: Any, ctx: Any) -> None:
     thread.start()
     while (item := reports.get()) is not None:
         metrics, checkpoint = item
-        tune.report(metrics, checkpoint=checkpoint)
+        tune.report(metrics, checkpoint=checkpoint)  # returns when Tune asks for the next result
+        taken.put(True)
     thread.join()
     if failure:
         raise failure[0]
