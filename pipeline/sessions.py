@@ -136,9 +136,9 @@ class RayTrainSession(_RaySession):
     ``start_from``: a checkpoint to begin with when this Train run has none of its own yet (a multi-worker
     sweep trial that Tune started from a checkpoint: pipeline.trial_trainer).
     ``gate``: a queue (a multi-worker sweep trial's) on which rank 0 waits after each report (and its MLflow
-    flush) until Tune has taken it: Tune's decision at that step (PBT pause or exploit, ASHA stop) then applies at that step, as
-    for a one-worker trial, whose ``tune.report`` blocks the same way. The other ranks wait in the next
-    step's all-reduce."""
+    flush) until Tune has taken it, so that Tune's decision (PBT pause or exploit, ASHA stop) applies at
+    that step, as for a one-worker trial, whose ``tune.report`` blocks the same way. The other ranks wait
+    in the next step's all-reduce."""
 
     api = "ray.train"
     flush_before_report = False  # Train does not end the worker inside report()

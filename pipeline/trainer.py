@@ -1,4 +1,4 @@
-"""The one Ray Train (V2) TorchTrainer of the project: `ganarena train` and multi-worker sweep trials build it here.
+"""The one Ray Train (V2) TorchTrainer: `ganarena train` and multi-worker sweep trials both build it here.
 
 Its workers run ``_worker_loop`` (gan_core's loop through pipeline.runner). Two changes to Ray's TorchTrainer:
 - Ctrl-C in the driver asks the controller to abort and raises KeyboardInterrupt there (see ``_on_sigint``);
@@ -31,8 +31,9 @@ def _worker_loop(config: dict[str, Any]) -> None:
 
 
 def make_trainer(job: Any, *, workers: int, cpus_per_worker: float, gpus_per_worker: float, run_name: str,
-                 storage: str, start_from: Any = None, gate: Any = None, max_failures: int = 0, keep_checkpoints: int | None = None,
-                 callbacks: list | None = None, datasets: dict | None = None, verbose: bool = False) -> Any:
+                 storage: str, start_from: Any = None, gate: Any = None, max_failures: int = 0,
+                 keep_checkpoints: int | None = None, callbacks: list | None = None, datasets: dict | None = None,
+                 verbose: bool = False) -> Any:
     """A TorchTrainer training ``job`` (a pipeline.runner.Job) as Ray Train run ``run_name`` under ``storage``.
 
     ``start_from``: a Checkpoint the workers begin from (Train V2 has no ``resume_from_checkpoint``);
