@@ -149,7 +149,9 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
     from pipeline.rayctl import init_ray, node_resources
 
     resources = init_ray(address, verbose)
-    _start_autoscaling_coordinator()
+    from pipeline.trainer import make_trainer, start_autoscaling_coordinator
+
+    start_autoscaling_coordinator()
     # Ray Data's read tasks need CPU beside the workers, or they wait forever (measured deadlock).
     reserve = 0.5 if cfg.data.name == "parquet" else 0.0
     per_cpu, threads = size_workers(placement, {**resources, "CPU": resources.get("CPU", 1.0) - reserve})
@@ -176,8 +178,6 @@ def train(cfg: GanConfig, name: str, workdir: Path, placement: Placement, addres
         datasets = {"train": parquet_input(cfg.data.root, resources.get("object_store_memory", 0.0))}
     job = Job(gan=to_dict(cfg), name=name, tracking_uri=uri, run_id=run_id, parquet_meta=parquet_meta,
               log_model=log_model, threads=threads, tags={runs.KIND: "train"}, quiet_ray=not verbose)
-    from pipeline.trainer import make_trainer
-
     trainer = make_trainer(job, workers=placement.workers, cpus_per_worker=per_cpu,
                            gpus_per_worker=placement.gpus_per_worker,
                            run_name=name_key(name),  # a path component and a Ray metric tag
@@ -221,21 +221,6 @@ def parquet_input(root: str, object_store_bytes: float) -> Any:
     if 0 < 4 * size <= MATERIALIZE_SHARE * object_store_bytes:
         ds = ds.materialize()
     return ds
-
-
-def _start_autoscaling_coordinator() -> None:
-    """Start Ray Train's autoscaling coordinator (a detached actor, one per Ray instance) now, without waiting.
-
-    Train's controller creates it on first use and waits 5 s for its answer; on a fresh local instance of a
-    busy machine the new process took longer, and Ray printed "Failed to send resource request ... safe to
-    ignore" with a traceback on the user's console (a `make test` run, 2026-12-08). Started here, it has the
-    driver's MLflow set-up and the controller's start-up as a head start.
-    """
-    from ray.data._internal.cluster_autoscaler.default_autoscaling_coordinator import (
-        get_or_create_autoscaling_coordinator,
-    )
-
-    get_or_create_autoscaling_coordinator()
 
 
 def _check_resumable(run: Any, cfg: GanConfig, name: str) -> None:

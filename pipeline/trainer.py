@@ -72,6 +72,22 @@ def make_trainer(job: Any, *, workers: int, cpus_per_worker: float, gpus_per_wor
     )
 
 
+def start_autoscaling_coordinator() -> None:
+    """Start Ray Train's autoscaling coordinator (a detached actor, one per Ray instance) now, without waiting.
+
+    Train's controller creates it on first use and waits 5 s for its answer; on a fresh local instance of a
+    busy machine the new process took longer, and Ray printed "Failed to send resource request ... safe to
+    ignore" with a traceback on the user's console (a `make test` run, 2026-12-08). Started here, it has the
+    driver's MLflow set-up and the controller's start-up as a head start (`ganarena train` calls it
+    right after joining Ray).
+    """
+    from ray.data._internal.cluster_autoscaler.default_autoscaling_coordinator import (
+        get_or_create_autoscaling_coordinator,
+    )
+
+    get_or_create_autoscaling_coordinator()
+
+
 def _on_sigint(controller: Any) -> Any:
     """Ctrl-C: request the controller's abort, then raise KeyboardInterrupt in the driver.
 
